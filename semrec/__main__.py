@@ -1,0 +1,3 @@
+from semrec.cli.main import main
+
+main()

@@ -1,0 +1,196 @@
+"""Frozen dataclass configs, loaded from TOML and ``--set key=value`` pairs.
+
+One dataclass per concern: :class:`DataConfig` here, :class:`~semrec.train.loop.TrainConfig`
+beside the loop, and one per model beside the model. Unknown keys and wrong types are
+rejected with the key's name, so a typo never silently becomes a default.
+
+A config file::
+
+    [data]
+    split = "given:u1"
+
+    [model]
+    name = "mf"
+    dim = 64
+
+    [train]
+    epochs = 50
+
+``--set`` takes ``section.key=value`` or a bare ``key=value`` when exactly one section
+has that key (``epochs``, ``batch_size``, ``lr``, ``dim``, ``layers``, ``seed``, ...).
+"""
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any, TypeVar
+
+from semrec.errors import ConfigError
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    """Which data and how it is cut.
+
+    Args:
+        split: split spec (see :mod:`semrec.data.split`); default ``given``.
+        split_seed: seed of the split, kept apart from the training seed so that
+            runs over several training seeds share one split. Default 0.
+    """
+
+    split: str = "given"
+    split_seed: int = 0
+
+
+def _allowed(tp: Any) -> tuple[type, ...]:
+    """The runtime types a field annotation accepts."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        return tuple(t for a in typing.get_args(tp) for t in _allowed(a))
+    if origin is typing.Literal:
+        return tuple({type(a) for a in typing.get_args(tp)})
+    if tp is type(None) or tp is None:
+        return (type(None),)
+    if origin in (tuple, list):
+        return (tuple, list)
+    return (tp,)
+
+
+def _check(cls: type, name: str, value: Any, where: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    tp = hints[name]
+    allowed = _allowed(tp)
+    if float in allowed and isinstance(value, int) and not isinstance(value, bool):
+        value = float(value)
+    if isinstance(value, bool) and bool not in allowed:
+        ok = False
+    else:
+        ok = isinstance(value, allowed)
+    if not ok:
+        names = " or ".join(sorted({"none" if a is type(None) else a.__name__ for a in allowed}))
+        raise ConfigError(f"{where}{name}: expected {names}, got {value!r}")
+    if typing.get_origin(tp) is typing.Literal and value not in typing.get_args(tp):
+        choices = ", ".join(repr(a) for a in typing.get_args(tp))
+        raise ConfigError(f"{where}{name}: expected one of {choices}, got {value!r}")
+    if isinstance(value, list):
+        value = tuple(value)
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], where: str = "") -> T:
+    """Build ``cls`` from ``data``; unknown keys and wrong types raise :class:`ConfigError`."""
+    names = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(
+            f"{where}unknown key(s) {', '.join(unknown)}; known: {', '.join(sorted(names))}"
+        )
+    return cls(**{k: _check(cls, k, v, where) for k, v in data.items()})
+
+
+def parse_value(cls: type, name: str, text: str, where: str = "") -> Any:
+    """Parse a ``--set`` value for field ``name`` of ``cls`` from its text."""
+    allowed = _allowed(typing.get_type_hints(cls)[name])
+    low = text.strip().lower()
+    if type(None) in allowed and low in ("none", "null", ""):
+        return None
+    if bool in allowed and low in ("true", "false", "1", "0", "yes", "no", "on", "off"):
+        return low in ("true", "1", "yes", "on")
+    for tp in (int, float):
+        if tp in allowed:
+            try:
+                return tp(text)
+            except ValueError:
+                pass
+    if str in allowed:
+        return text
+    if tuple in allowed:
+        return tuple(x.strip() for x in text.split(",") if x.strip())
+    raise ConfigError(f"{where}{name}: cannot read {text!r} as {allowed[0].__name__}")
+
+
+def read_toml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"config file {path} does not exist")
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+
+def apply_sets(
+    sections: dict[str, tuple[type, dict[str, Any]]], sets: list[str] | tuple[str, ...]
+) -> None:
+    """Apply ``key=value`` pairs in place to ``sections`` (name -> (dataclass, values))."""
+    for item in sets:
+        key, eq, text = item.partition("=")
+        key = key.strip()
+        if not eq or not key:
+            raise ConfigError(f"--set {item!r}: expected key=value")
+        if "." in key:
+            section, _, name = key.partition(".")
+            if section not in sections:
+                raise ConfigError(f"--set {item!r}: unknown section '{section}'")
+            owners = [section] if name in _field_names(sections[section][0]) else []
+        else:
+            name = key
+            owners = [s for s, (cls, _) in sections.items() if name in _field_names(cls)]
+        if not owners:
+            known = sorted({f"{s}.{n}" for s, (cls, _) in sections.items() for n in _field_names(cls)})
+            raise ConfigError(f"--set {item!r}: unknown key '{key}'; known: {', '.join(known)}")
+        if len(owners) > 1:
+            raise ConfigError(
+                f"--set {item!r}: '{name}' is in several sections; write "
+                + " or ".join(f"{s}.{name}" for s in owners)
+            )
+        cls, values = sections[owners[0]]
+        values[name] = parse_value(cls, name, text, where=f"--set {owners[0]}.")
+
+
+def _field_names(cls: type) -> set[str]:
+    return {f.name for f in fields(cls)}
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """A dataclass as plain TOML/JSON-ready values (tuples become lists)."""
+    out = {}
+    for f in fields(cfg):
+        v = getattr(cfg, f.name)
+        out[f.name] = list(v) if isinstance(v, tuple) else v
+    return out
+
+
+def dump_toml(sections: dict[str, dict[str, Any]]) -> str:
+    """Write nested dicts of scalars and lists as TOML (``None`` values are left out)."""
+    lines: list[str] = []
+    for section, values in sections.items():
+        lines.append(f"[{section}]")
+        for k, v in values.items():
+            if v is not None:
+                lines.append(f"{k} = {_toml_value(v)}")
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise TypeError(f"cannot write {type(v).__name__} to TOML")
+
+
+def replace(cfg: T, **changes: Any) -> T:
+    return dataclasses.replace(cfg, **changes)

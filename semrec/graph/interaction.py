@@ -1,0 +1,75 @@
+"""The user–item interaction graph and its normalised adjacency.
+
+Users and items keep separate index spaces: instead of one square
+``(n_users + n_items)`` adjacency we keep the bipartite block
+``R̂ = D_u^{-1/2} R D_i^{-1/2}``, so that one propagation step is
+``U' = R̂ V`` and ``V' = R̂ᵀ U`` — the same numbers as LightGCN's symmetric
+normalisation of the square matrix, without offset arithmetic.
+"""
+from __future__ import annotations
+
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+
+def normalize_bipartite(r: sp.csr_matrix) -> sp.csr_matrix:
+    """``D_u^{-1/2} R D_i^{-1/2}``; rows or columns with degree 0 stay 0.
+
+    ``D_u`` and ``D_i`` are the row and column sums of ``R`` (``(n_users, n_items)``).
+    """
+    r = sp.csr_matrix(r, dtype=np.float32)
+    du = np.asarray(r.sum(axis=1)).ravel()
+    di = np.asarray(r.sum(axis=0)).ravel()
+    with np.errstate(divide="ignore"):
+        su = np.where(du > 0, du ** -0.5, 0.0).astype(np.float32)
+        si = np.where(di > 0, di ** -0.5, 0.0).astype(np.float32)
+    return sp.csr_matrix(sp.diags(su) @ r @ sp.diags(si), dtype=np.float32)
+
+
+def to_torch_csr(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    m = sp.csr_matrix(m, dtype=np.float32)
+    return torch.sparse_csr_tensor(
+        torch.as_tensor(m.indptr, dtype=torch.int64),
+        torch.as_tensor(m.indices, dtype=torch.int64),
+        torch.as_tensor(m.data, dtype=torch.float32),
+        size=m.shape,
+    ).to(device)
+
+
+class InteractionGraph:
+    """Training interactions as a graph, with derived matrices built on first use.
+
+    Args:
+        train: ``(n_users, n_items)`` binary CSR of training interactions.
+        device: where the torch matrices live.
+    """
+
+    def __init__(self, train: sp.csr_matrix, device: torch.device | str = "cpu") -> None:
+        self.train = sp.csr_matrix(train, dtype=np.float32)
+        self.device = torch.device(device)
+
+    @property
+    def n_users(self) -> int:
+        return self.train.shape[0]
+
+    @property
+    def n_items(self) -> int:
+        return self.train.shape[1]
+
+    @cached_property
+    def norm(self) -> sp.csr_matrix:
+        """``R̂`` as scipy CSR ``(n_users, n_items)``."""
+        return normalize_bipartite(self.train)
+
+    @cached_property
+    def norm_ui(self) -> torch.Tensor:
+        """``R̂`` as torch sparse CSR ``(n_users, n_items)``, for ``U' = R̂ V``."""
+        return to_torch_csr(self.norm, self.device)
+
+    @cached_property
+    def norm_iu(self) -> torch.Tensor:
+        """``R̂ᵀ`` as torch sparse CSR ``(n_items, n_users)``, for ``V' = R̂ᵀ U``."""
+        return to_torch_csr(self.norm.T.tocsr(), self.device)
