@@ -18,3 +18,41 @@ def data_home() -> Path:
     if not (home / "ml-100k" / "u.data").is_file():
         pytest.fail(f"real datasets not found under SEMREC_DATA_HOME={home}")
     return home
+
+
+def community_split(n_users: int = 40, n_items: int = 30, seed: int = 0):
+    """Two communities with a known answer: users < n_users/2 like items < n_items/2 and
+    the rest like the rest. Each user has 6 train, 1 valid and 2 test items from their
+    community; one very popular item of community B is liked by everyone, so popularity
+    alone ranks it first for every user."""
+    import numpy as np
+
+    from semrec.data.dataset import Interactions
+    from semrec.data.idmap import IdMap
+    from semrec.data.split import Split
+
+    rng = np.random.default_rng(seed)
+    parts = {"train": ([], []), "valid": ([], []), "test": ([], [])}
+    half_u, half_i = n_users // 2, n_items // 2
+    popular = n_items - 1
+    for u in range(n_users):
+        pool = np.arange(half_i) if u < half_u else np.arange(half_i, n_items - 1)
+        chosen = rng.choice(pool, size=9, replace=False)
+        for part, items in (("train", chosen[:6]), ("valid", chosen[6:7]), ("test", chosen[7:])):
+            parts[part][0].extend([u] * len(items))
+            parts[part][1].extend(items.tolist())
+        parts["train"][0].append(u)
+        parts["train"][1].append(popular)
+    inter = {k: Interactions(np.array(v[0], dtype=np.int64), np.array(v[1], dtype=np.int64))
+             for k, v in parts.items()}
+    return Split(
+        spec="toy",
+        users=IdMap(f"u{i}" for i in range(n_users)),
+        items=IdMap(f"i{i}" for i in range(n_items)),
+        **inter,
+    )
+
+
+@pytest.fixture
+def toy_split():
+    return community_split()

@@ -90,7 +90,7 @@ class Dataset:
         out: dict[str, list[str]] = {}
         for kind, table in (("items", self.items), ("users", self.users)):
             if table is not None:
-                out[kind] = [c for c in table.columns if table[c].dtype == object]
+                out[kind] = [c for c in table.columns if pd.api.types.is_string_dtype(table[c].dtype)]
         return out
 
 

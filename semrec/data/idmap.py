@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 
 class IdMap:
@@ -22,11 +23,13 @@ class IdMap:
     def __init__(self, ids: Iterable[object] = ()) -> None:
         self._ids: list[str] = []
         self._index: dict[str, int] = {}
+        self._lookup: pd.Index | None = None  # bulk lookups, rebuilt after add()
         self.add(ids)
 
     def add(self, ids: Iterable[object]) -> np.ndarray:
         """Append unseen ids; return the indices of all ``ids`` (int64)."""
         out = []
+        self._lookup = None
         for raw in ids:
             key = str(raw)
             idx = self._index.get(key)
@@ -63,8 +66,11 @@ class IdMap:
 
     def indices(self, keys: Iterable[object]) -> np.ndarray:
         """Indices of known ids, ``-1`` for unknown ones (int64)."""
-        get = self._index.get
-        return np.fromiter((get(str(k), -1) for k in keys), dtype=np.int64)
+        if self._lookup is None:
+            # a hash index looks up a whole column at C speed; the dict serves single ids
+            self._lookup = pd.Index(np.asarray(self._ids, dtype=object))
+        keys = pd.Series(np.asarray(list(keys) if not hasattr(keys, "__len__") else keys, dtype=object))
+        return self._lookup.get_indexer(keys.astype(str).astype(object)).astype(np.int64)
 
     def to_external(self, indices: Sequence[int] | np.ndarray) -> list[str]:
         ids = self._ids

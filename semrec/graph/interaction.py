@@ -8,6 +8,7 @@ normalisation of the square matrix, without offset arithmetic.
 """
 from __future__ import annotations
 
+import warnings
 from functools import cached_property
 
 import numpy as np
@@ -30,13 +31,18 @@ def normalize_bipartite(r: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def to_torch_csr(m: sp.csr_matrix, device: torch.device | str = "cpu") -> torch.Tensor:
+    """A scipy CSR matrix as a torch sparse CSR tensor (float32) on ``device``."""
     m = sp.csr_matrix(m, dtype=np.float32)
-    return torch.sparse_csr_tensor(
-        torch.as_tensor(m.indptr, dtype=torch.int64),
-        torch.as_tensor(m.indices, dtype=torch.int64),
-        torch.as_tensor(m.data, dtype=torch.float32),
-        size=m.shape,
-    ).to(device)
+    with warnings.catch_warnings():
+        # torch marks sparse CSR as beta; the products used here are stable.
+        warnings.simplefilter("ignore", UserWarning)
+        return torch.sparse_csr_tensor(
+            torch.as_tensor(m.indptr, dtype=torch.int64),
+            torch.as_tensor(m.indices, dtype=torch.int64),
+            torch.as_tensor(m.data, dtype=torch.float32),
+            size=m.shape,
+            check_invariants=False,
+        ).to(device)
 
 
 class InteractionGraph:

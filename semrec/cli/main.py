@@ -1,0 +1,248 @@
+"""The ``semrec`` command line. Only this module reads argv.
+
+Mistakes in input (a missing file, a bad option, an unknown user) print one
+``error: ...`` line and exit with status 2, never a traceback.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from semrec.errors import SemrecError
+
+
+def _json(obj) -> None:
+    click.echo(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def _note(text: str) -> None:
+    click.echo(f"note: {text}", err=True)
+
+
+def _parse_ks(text: str) -> tuple[int, ...]:
+    try:
+        ks = tuple(sorted({int(x) for x in text.split(",") if x.strip()}))
+    except ValueError:
+        raise click.BadParameter(f"expected comma-separated integers like 10,20, got {text!r}") from None
+    if not ks or min(ks) < 1:
+        raise click.BadParameter("every K must be at least 1")
+    return ks
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="semrec")
+def cli() -> None:
+    """semrec: recommendations from what things mean and who did what."""
+
+
+# ----------------------------------------------------------------------------- data
+
+
+@cli.group()
+def data() -> None:
+    """Inspect datasets."""
+
+
+@data.command("info")
+@click.argument("dataset")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def data_info(dataset: str, as_json: bool) -> None:
+    """Sizes, density, rating scale and text columns of DATASET (a name or a folder)."""
+    from semrec.data.info import describe
+    from semrec.data.load import load_dataset
+
+    ds = load_dataset(dataset)
+    info = describe(ds)
+    if as_json:
+        _json(info)
+        return
+    for note in ds.notes:
+        _note(note)
+    click.echo(f"dataset       {info['name']}")
+    click.echo(f"users         {info['n_users']:,}")
+    click.echo(f"items         {info['n_items']:,}")
+    click.echo(f"interactions  {info['n_interactions']:,}")
+    click.echo(f"density       {info['density']:.4%}")
+    scale = info.get("rating_scale")
+    click.echo(f"ratings       {'none (implicit)' if not scale else f'{scale[0]:g} to {scale[1]:g}'}")
+    for kind, cols in (info.get("text_columns") or {}).items():
+        click.echo(f"{kind + ' text':<14}{', '.join(cols) if cols else '-'}")
+    if info.get("given_splits"):
+        click.echo(f"given splits  {', '.join(info['given_splits'])}")
+
+
+# ----------------------------------------------------------------------------- train
+
+
+@cli.command()
+@click.option("--data", "data_name", required=True, help="Dataset name (ml-100k, gowalla, ...) or folder.")
+@click.option("--model", "model_name", default=None, help="Model name (see `semrec models`).")
+@click.option("--split", "split_spec", default=None, help="given[:NAME], random:0.8/0.1/0.1, temporal:..., "
+              "leave-one-out, cold-items:0.2 (default: given).")
+@click.option("--config", "config_file", type=click.Path(dir_okay=False), default=None,
+              help="TOML file with [data], [model], [train] sections.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override any config field, e.g. --set epochs=20 --set dim=64.")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print the test metrics as JSON.")
+def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_json) -> None:
+    """Train a model, evaluate it on the test part and write a run folder."""
+    from semrec.pipeline import build_config, train_and_save
+
+    sets = list(sets) + (["progress=false"] if quiet else [])
+    config = build_config(model_name, config_file, sets, split_spec)
+    run = train_and_save(data_name, config, out, on_note=_note)
+    summary = {
+        "run": str(run.path),
+        "model": config.model,
+        "split": config.data.split,
+        "n_test_users": run.metrics["n_test_users"],
+        "metrics": run.metrics["test"],
+        "fit_s": run.metrics["fit_s"],
+    }
+    if as_json:
+        _json(summary)
+        return
+    click.echo(f"wrote {run.path}  ({config.model}, split {config.data.split}, fit {run.metrics['fit_s']:.1f}s)")
+    _print_metrics(run.metrics["test"])
+
+
+def _print_metrics(metrics: dict) -> None:
+    keys = sorted(metrics, key=lambda k: (k.split("@")[0], int(k.split("@")[1]) if "@" in k else 0))
+    for key in keys:
+        click.echo(f"  {key:<14}{metrics[key]:.4f}")
+
+
+# ----------------------------------------------------------------------------- evaluate
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--k", "ks", default="10,20", show_default=True, help="Cut-offs, comma-separated.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
+    """Full-ranking metrics of RUN_DIR on its test part."""
+    from semrec.artifacts.run import load_run
+    from semrec.evaluate.ranking import evaluate_ranking
+
+    cut = _parse_ks(ks)
+    run = load_run(run_dir)
+    metrics = evaluate_ranking(run.scorer, run.split, part="test", ks=cut)
+    n_users = int(metrics.pop("n_users", 0))
+    result = {
+        "dataset": run.info["dataset"]["name"],
+        "model": run.model_name,
+        "split": run.info["split"],
+        "n_test_users": n_users,
+        "metrics": metrics,
+    }
+    if as_json:
+        _json(result)
+        return
+    click.echo(f"{result['model']} on {result['dataset']} ({result['split']}), {n_users:,} test users")
+    _print_metrics(metrics)
+
+
+# ----------------------------------------------------------------------------- recommend
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--user", required=True, help="External user id.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def recommend(run_dir: str, user: str, k: int, as_json: bool) -> None:
+    """Top-K items for a known user of RUN_DIR, seen items excluded."""
+    from semrec.artifacts.run import load_run
+    from semrec.serve.recommend import recommend as rec
+
+    run = load_run(run_dir)
+    items = rec(run, user, k)
+    if as_json:
+        _json({"user": user, "items": items})
+        return
+    _print_items(f"top {k} for user {user}", items)
+
+
+def _print_items(header: str, items: list[dict]) -> None:
+    click.echo(header)
+    for rank, it in enumerate(items, 1):
+        title = f"  {it['title']}" if it.get("title") else ""
+        click.echo(f"{rank:>3}. [{it['item']}]{title}  ({it['score']:.3f})")
+
+
+# ----------------------------------------------------------------------------- models
+
+
+@cli.command("models")
+def models() -> None:
+    """List the model names `train --model` accepts."""
+    from semrec.models.catalog import MODELS
+
+    for name, spec in MODELS.items():
+        click.echo(f"{name:<12}{spec.kind:<11}{spec.summary}")
+
+
+# ----------------------------------------------------------------------------- demo
+
+
+def _default_demo_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "semrec" / "runs" / "demo-ml-100k-mf"
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False), default=None,
+              help="Run folder (default: ~/.cache/semrec/runs/demo-ml-100k-mf).")
+@click.option("--user", default="1", show_default=True, help="Whose recommendations to show.")
+@click.option("--epochs", default=40, show_default=True, type=click.IntRange(min=1))
+def demo(out: str | None, user: str, epochs: int) -> None:
+    """Train MF on MovieLens-100K (split u1) and show recommendations for a user."""
+    from semrec.artifacts.run import load_run
+    from semrec.pipeline import build_config, train_and_save
+    from semrec.serve.recommend import recommend as rec
+    from semrec.serve.recommend import user_history
+
+    out_dir = Path(out) if out else _default_demo_dir()
+    click.echo("semrec demo: matrix factorisation (BPR) on MovieLens-100K, split u1")
+    base = build_config("popularity", split="given:u1")
+    pop = train_and_save("ml-100k", base, out_dir.with_name(out_dir.name + "-popularity"))
+    config = build_config("mf", split="given:u1", sets=[f"epochs={epochs}"])
+    run = train_and_save("ml-100k", config, out_dir)
+    click.echo(f"\nrun folder: {run.path}")
+    click.echo(f"{'':<12}{'recall@20':>10}{'ndcg@20':>10}")
+    for name, m in (("popularity", pop.metrics["test"]), ("mf", run.metrics["test"])):
+        click.echo(f"{name:<12}{m['recall@20']:>10.4f}{m['ndcg@20']:>10.4f}")
+    loaded = load_run(run.path)
+    click.echo(f"\nuser {user} liked:")
+    for it in user_history(loaded, user, limit=5):
+        click.echo(f"     {it['title'] or it['item']}" + (f"  ({it['rating']:g}/5)" if it["rating"] else ""))
+    click.echo("")
+    _print_items(f"semrec recommends for user {user}:", rec(loaded, user, 10))
+    click.echo(f"\nnext: semrec recommend {run.path} --user 42 --json")
+
+
+# ----------------------------------------------------------------------------- entry point
+
+
+def main(argv: list[str] | None = None) -> None:
+    try:
+        cli.main(args=argv, prog_name="semrec", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as e:
+        e.show()
+        sys.exit(e.exit_code)
+    except SemrecError as e:
+        click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(0)

@@ -1,0 +1,116 @@
+"""Matrix factorisation trained with BPR (Rendle et al. 2009).
+
+``s(u, i) = <e_u, e_i>`` with free embeddings ``e_u``, ``e_i``; the graph is not used.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from semrec.errors import ConfigError
+from semrec.graph.interaction import InteractionGraph
+from semrec.models.base import Batch, TrainableModel
+from semrec.train.losses import bpr_loss, l2_penalty
+
+#: Standard deviation of the normal initialisation of every embedding table, as in
+#: the LightGCN reference code.
+INIT_STD = 0.1
+
+
+@dataclass(frozen=True)
+class MFConfig:
+    """Hyper-parameters of :class:`MF`; field names are :class:`MF`'s keyword arguments.
+
+    Args:
+        dim: embedding size ``d``; default 64.
+        reg: weight of :func:`~semrec.train.losses.l2_penalty` on the batch's
+            embeddings; default 1e-4.
+    """
+
+    dim: int = 64
+    reg: float = 1e-4
+
+    def __post_init__(self) -> None:
+        check_positive("model.dim", self.dim, error=ConfigError)
+        check_non_negative("model.reg", self.reg, error=ConfigError)
+
+
+def check_positive(name: str, value: float, error: type[Exception] = ValueError) -> None:
+    if not value > 0:
+        raise error(f"{name}: expected a positive number, got {value!r}")
+
+
+def check_non_negative(name: str, value: float, error: type[Exception] = ValueError) -> None:
+    if not value >= 0:
+        raise error(f"{name}: expected a number >= 0, got {value!r}")
+
+
+def init_embedding(n: int, dim: int) -> nn.Embedding:
+    """An ``(n, dim)`` embedding table drawn from ``N(0, INIT_STD²)``."""
+    emb = nn.Embedding(n, dim)
+    nn.init.normal_(emb.weight, std=INIT_STD)
+    return emb
+
+
+def neg_items_2d(batch: Batch) -> torch.Tensor:
+    """``batch.neg_items`` as ``(B, n_neg)``; a ``(B,)`` tensor is one negative per row."""
+    if batch.neg_items is None:
+        raise ValueError("this model trains with BPR and needs batch.neg_items (B, n_neg); got None")
+    neg = batch.neg_items
+    return neg.unsqueeze(1) if neg.dim() == 1 else neg  # (B, n_neg)
+
+
+def bpr_scores(
+    user_emb: torch.Tensor, item_emb: torch.Tensor, batch: Batch
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Inner-product scores of a batch's positives ``(B,)`` and negatives ``(B, n_neg)``.
+
+    Args:
+        user_emb: ``(n_users, d)`` user embeddings.
+        item_emb: ``(n_items, d)`` item embeddings.
+        batch: users ``(B,)``, pos_items ``(B,)``, neg_items ``(B, n_neg)`` or ``(B,)``.
+    """
+    neg = neg_items_2d(batch)  # (B, n_neg)
+    u = user_emb[batch.users]  # (B, d)
+    pos = (u * item_emb[batch.pos_items]).sum(-1)  # (B,)
+    negs = (u.unsqueeze(1) * item_emb[neg]).sum(-1)  # (B, n_neg)
+    return pos, negs
+
+
+class MF(TrainableModel):
+    """BPR matrix factorisation.
+
+    Args:
+        n_users: number of users.
+        n_items: number of items.
+        dim: embedding size; default 64.
+        reg: weight of the L2 penalty ``Σ||e||²/(2B)`` on the user, positive and
+            negative embeddings of a batch; default 1e-4.
+    """
+
+    def __init__(self, n_users: int, n_items: int, dim: int = 64, reg: float = 1e-4) -> None:
+        super().__init__()
+        check_positive("n_users", n_users)
+        check_positive("n_items", n_items)
+        check_positive("dim", dim)
+        check_non_negative("reg", reg)
+        self.n_users, self.n_items, self.dim, self.reg = n_users, n_items, dim, reg
+        self.user_emb = init_embedding(n_users, dim)
+        self.item_emb = init_embedding(n_items, dim)
+
+    def forward(self, graph: InteractionGraph | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The embedding tables ``(n_users, d)``, ``(n_items, d)``; ``graph`` is ignored."""
+        return self.user_emb.weight, self.item_emb.weight
+
+    def loss(self, batch: Batch, graph: InteractionGraph | None = None) -> dict[str, torch.Tensor]:
+        """``bpr + reg · l2``; keys ``loss``, ``bpr``, ``l2`` (the unweighted penalty)."""
+        users, items = self(graph)
+        pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
+        bpr = bpr_loss(pos, neg)
+        l2 = l2_penalty(
+            users[batch.users], items[batch.pos_items], items[neg_items_2d(batch)],
+            batch_size=int(batch.users.shape[0]),
+        )
+        return {"loss": bpr + self.reg * l2, "bpr": bpr.detach(), "l2": l2.detach()}

@@ -1,0 +1,142 @@
+"""The flow in one place: data -> split -> model -> train -> evaluate -> run folder."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from semrec.artifacts.run import save_run, staging
+from semrec.config import DataConfig, apply_sets, from_dict, read_toml
+from semrec.data.dataset import Dataset
+from semrec.data.load import load_dataset
+from semrec.data.split import Split, make_split
+from semrec.errors import ConfigError
+from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
+from semrec.models import catalog
+from semrec.models.base import FittedModel, Scorer
+from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything
+from semrec.train.plots import learning_curve
+
+DEFAULT_KS = (10, 20)
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run is built from."""
+
+    model: str
+    data: DataConfig
+    train: TrainConfig
+    model_params: Any
+
+
+def build_config(
+    model: str | None,
+    config_file: str | Path | None = None,
+    sets: tuple[str, ...] | list[str] = (),
+    split: str | None = None,
+) -> RunConfig:
+    """Merge a TOML file, ``--split`` and ``--set`` pairs (in that order of precedence, last wins)."""
+    raw = read_toml(config_file) if config_file else {}
+    unknown = sorted(set(raw) - {"data", "model", "train"})
+    if unknown:
+        raise ConfigError(f"{config_file}: unknown section(s) {', '.join(unknown)}; known: data, model, train")
+    model_values = dict(raw.get("model", {}))
+    name = model or model_values.pop("name", None)
+    model_values.pop("name", None)
+    if not name:
+        raise ConfigError("no model given: pass --model NAME or set [model] name in the config file")
+    spec = catalog.spec(name)
+    data_values = dict(raw.get("data", {}))
+    if split:
+        data_values["split"] = split
+    sections = {
+        "data": (DataConfig, data_values),
+        "model": (spec.config, model_values),
+        "train": (TrainConfig, dict(raw.get("train", {}))),
+    }
+    apply_sets(sections, sets)
+    where = f"{config_file} " if config_file else ""
+    return RunConfig(
+        model=name,
+        data=from_dict(DataConfig, data_values, f"{where}[data] "),
+        model_params=from_dict(spec.config, model_values, f"{where}[model] "),
+        train=from_dict(TrainConfig, sections["train"][1], f"{where}[train] "),
+    )
+
+
+@dataclass
+class TrainedRun:
+    path: Path
+    config: RunConfig
+    split: Split
+    metrics: dict[str, Any]
+    result: TrainResult | None
+
+
+def train_and_save(
+    data: str | Path,
+    config: RunConfig,
+    out: str | Path,
+    *,
+    dataset: Dataset | None = None,
+    on_note: Callable[[str], None] = lambda s: None,
+) -> TrainedRun:
+    """Train ``config.model`` on ``data`` and write the run folder ``out``."""
+    dataset = dataset or load_dataset(data)
+    for note in dataset.notes:
+        on_note(note)
+    split = make_split(dataset, config.data.split, seed=config.data.split_seed)
+    for note in split.notes:
+        on_note(note)
+    spec = catalog.spec(config.model)
+    seed_everything(config.train.seed)  # initialisation is part of the seeded run
+    model = catalog.build(config.model, split.n_users, split.n_items, config.model_params)
+    out = Path(out)
+    with staging(out) as folder:
+        t0 = time.perf_counter()
+        result = None
+        if isinstance(model, FittedModel):
+            model.fit(split.matrix("train"))
+            scorer: Scorer = model
+        else:
+            device = resolve_device(config.train.device)
+            result = fit(model, split, config.train, log_path=folder / "log.jsonl", device=device)
+            from semrec.graph.interaction import InteractionGraph
+
+            scorer = model.scorer(InteractionGraph(split.matrix("train"), device))
+            metric = "rmse" if config.train.task == "rating" else config.train.metric
+            learning_curve(result.history, folder / "learning_curve.png", metric)
+        fit_s = time.perf_counter() - t0
+        t1 = time.perf_counter()
+        test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
+        if config.train.task == "rating" and hasattr(model, "predict_ratings"):
+            test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, None), split, "test"))
+        eval_s = time.perf_counter() - t1
+        n_test_users = int(test.pop("n_users", 0))
+        metrics = {
+            "test": test,
+            "n_test_users": n_test_users,
+            "fit_s": fit_s,
+            "eval_s": eval_s,
+            "best_epoch": None if result is None else result.best_epoch,
+            "best_valid": None if result is None else result.best_value,
+            "epochs_run": None if result is None else result.epochs_run,
+            "stopped_early": None if result is None else result.stopped_early,
+        }
+        save_run(
+            folder,
+            model_name=config.model,
+            model=model,
+            model_config=config.model_params,
+            data_config=config.data,
+            train_config=config.train,
+            split=split,
+            scorer=scorer,
+            dataset={"name": dataset.name, "path": str(dataset.path) if dataset.path else None},
+            titles=dataset.item_titles(),
+            metrics=metrics,
+            extra={"kind_detail": spec.summary},
+        )
+    return TrainedRun(out, config, split, metrics, result)

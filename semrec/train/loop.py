@@ -1,0 +1,215 @@
+"""The one training loop every trainable model shares.
+
+A model contributes ``loss(batch, graph)``; this loop owns sampling, the optimiser,
+validation, early stopping, the best checkpoint, progress and the per-epoch log.
+"""
+from __future__ import annotations
+
+import copy
+import json
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Literal
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from semrec.data.split import Split
+from semrec.errors import ConfigError
+from semrec.graph.interaction import InteractionGraph
+from semrec.models.base import TrainableModel
+from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches, rating_batches
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How a trainable model is trained.
+
+    Args:
+        epochs: maximum passes over the training interactions (default 100).
+        batch_size: interactions per optimiser step (default 2048).
+        lr: Adam learning rate (default 1e-3).
+        weight_decay: Adam weight decay; models add their own embedding
+            regularisation on top (default 0).
+        seed: seeds numpy and torch for sampling and initialisation (default 0).
+        n_negatives: negatives per positive for ranking losses (default 1).
+        task: ``ranking`` (BPR-style, early stopping on ``metric``) or ``rating``
+            (MSE on observed ratings, early stopping on validation RMSE).
+        metric: validation metric for early stopping in ranking (default ``ndcg@20``).
+        eval_every: validate every this many epochs (default 1).
+        patience: stop after this many validations without improvement (default 10).
+        max_seconds: stop after the epoch that passes this much training time
+            (default ``None``: no limit).
+        device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``, ...
+        progress: show progress bars (default true).
+    """
+
+    epochs: int = 100
+    batch_size: int = 2048
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    seed: int = 0
+    n_negatives: int = 1
+    task: Literal["ranking", "rating"] = "ranking"
+    metric: str = "ndcg@20"
+    eval_every: int = 1
+    patience: int = 10
+    max_seconds: float | None = None
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "n_negatives", "eval_every"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.patience < 0:
+            raise ConfigError(f"train.patience must be >= 0, got {self.patience}")
+
+
+def resolve_device(name: str) -> torch.device:
+    """``auto`` picks CUDA when present, else CPU."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        dev = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device: unknown device '{name}'") from None
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ConfigError(f"train.device is '{name}' but no CUDA device is available")
+    return dev
+
+
+def seed_everything(seed: int) -> np.random.Generator:
+    torch.manual_seed(seed)
+    return np.random.default_rng(seed)
+
+
+@dataclass
+class TrainResult:
+    """What :func:`fit` did."""
+
+    best_epoch: int
+    best_value: float | None
+    epochs_run: int
+    train_s: float
+    stopped_early: bool
+    history: list[dict] = field(default_factory=list)
+
+
+def fit(
+    model: TrainableModel,
+    split: Split,
+    config: TrainConfig,
+    *,
+    log_path: Path | None = None,
+    device: torch.device | None = None,
+) -> TrainResult:
+    """Train ``model`` on ``split.train``, validating on ``split.valid``.
+
+    Restores the weights of the best validation epoch before returning. Each epoch
+    appends one JSON line to ``log_path``: ``epoch``, ``loss`` (mean over batches),
+    ``train_s`` (that epoch's training seconds), the other loss terms, and the
+    validation metrics under their keys (``ndcg@20``, ... or ``rmse``) with
+    ``eval_s`` when validated.
+    """
+    from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
+
+    rng = seed_everything(config.seed)
+    device = device or resolve_device(config.device)
+    model.to(device)
+    train_csr = split.matrix("train")
+    graph = InteractionGraph(train_csr, device)
+    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    rating = config.task == "rating"
+    if rating and split.train.ratings is None:
+        raise ConfigError("train.task is 'rating' but the dataset has no ratings")
+    metric = "rmse" if rating else config.metric
+    lower_is_better = metric in ("rmse", "mae")
+    has_valid = len(split.valid) > 0
+    sampler = None if rating else NegativeSampler(train_csr, rng)
+    n_train = len(split.train) if rating else train_csr.nnz
+    steps = n_batches(n_train, config.batch_size)
+
+    def validate() -> dict[str, float]:
+        model.eval()
+        with torch.no_grad():
+            if rating:
+                return evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "valid")
+            k = int(metric.split("@")[1]) if "@" in metric else 20
+            out = evaluate_ranking(model.scorer(graph), split, part="valid", ks=sorted({k, 20}))
+            if metric not in out:
+                raise ConfigError(f"train.metric '{metric}' is not a ranking metric; try ndcg@20 or recall@20")
+            return out
+
+    log = log_path.open("a", encoding="utf-8") if log_path is not None else None
+    best_state = copy.deepcopy(model.state_dict())
+    best_epoch, best_value, since_best = 0, None, 0
+    history: list[dict] = []
+    total_train_s = 0.0
+    stopped_early = False
+    epochs_bar = tqdm(range(1, config.epochs + 1), desc="train", unit="epoch", disable=not config.progress)
+    try:
+        for epoch in epochs_bar:
+            model.train()
+            t0 = time.perf_counter()
+            if rating:
+                tr = split.train
+                batches = rating_batches(tr.users, tr.items, tr.ratings, config.batch_size, rng)
+            else:
+                batches = ranking_batches(train_csr, config.batch_size, config.n_negatives, rng, sampler)
+            sums: dict[str, float] = {}
+            for batch in tqdm(batches, total=steps, leave=False, desc=f"epoch {epoch}",
+                              disable=not config.progress):
+                terms = model.loss(batch.to(device), graph)
+                optimizer.zero_grad(set_to_none=True)
+                terms["loss"].backward()
+                optimizer.step()
+                for key, value in terms.items():
+                    sums[key] = sums.get(key, 0.0) + float(value.detach())
+            train_s = time.perf_counter() - t0
+            total_train_s += train_s
+            record: dict = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, "train_s": train_s}
+            if not math.isfinite(record["loss"]):
+                raise FloatingPointError(
+                    f"training diverged at epoch {epoch} (loss {record['loss']}); lower train.lr"
+                )
+            last = epoch == config.epochs or (
+                config.max_seconds is not None and total_train_s >= config.max_seconds
+            )
+            if has_valid and (epoch % config.eval_every == 0 or last):
+                t1 = time.perf_counter()
+                scores = validate()
+                record.update({k: v for k, v in scores.items() if k != "n_users"})
+                record["eval_s"] = time.perf_counter() - t1
+                value = scores[metric]
+                better = best_value is None or (value < best_value if lower_is_better else value > best_value)
+                if better:
+                    best_epoch, best_value, since_best = epoch, value, 0
+                    best_state = copy.deepcopy(model.state_dict())
+                else:
+                    since_best += 1
+                epochs_bar.set_postfix(loss=f"{record['loss']:.4f}", **{metric: f"{value:.4f}"})
+            else:
+                epochs_bar.set_postfix(loss=f"{record['loss']:.4f}")
+            history.append(record)
+            if log is not None:
+                log.write(json.dumps(record) + "\n")
+                log.flush()
+            if has_valid and since_best > config.patience:
+                stopped_early = True
+                break
+            if last:
+                break
+    finally:
+        if log is not None:
+            log.close()
+    if has_valid:
+        model.load_state_dict(best_state)
+    else:
+        best_epoch = len(history)
+    return TrainResult(best_epoch, best_value, len(history), total_train_s, stopped_early, history)

@@ -1,0 +1,102 @@
+"""The CLI contract: commands, JSON shapes, and errors without tracebacks."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from semrec.cli.main import main
+
+
+def run_cli(capsys, *args):
+    with pytest.raises(SystemExit) as exc:
+        main(list(args))
+    out, err = capsys.readouterr()
+    return exc.value.code, out, err
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory, data_home):
+    """popularity and a short MF run on ml-100k u1, trained once for this module."""
+    base = tmp_path_factory.mktemp("runs")
+    for model, extra in (("popularity", []), ("mf", ["--set", "epochs=5", "--set", "dim=16"])):
+        with pytest.raises(SystemExit) as exc:
+            main(["train", "--data", "ml-100k", "--model", model, "--split", "given:u1",
+                  "--out", str(base / model), "--quiet", *extra])
+        assert exc.value.code == 0
+    return base
+
+
+def test_data_info_json(capsys, data_home):
+    code, out, _ = run_cli(capsys, "data", "info", "ml-100k", "--json")
+    assert code == 0
+    info = json.loads(out)
+    assert (info["n_users"], info["n_items"], info["n_interactions"]) == (943, 1682, 100000)
+
+
+def test_evaluate_json_shape(capsys, runs):
+    code, out, _ = run_cli(capsys, "evaluate", str(runs / "mf"), "--k", "10,20", "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert res["dataset"] == "ml-100k" and res["model"] == "mf" and res["split"] == "given:u1"
+    assert res["n_test_users"] == 459
+    for key in ("recall@20", "ndcg@20", "precision@20", "hit@20", "mrr@20", "recall@10"):
+        assert 0.0 <= res["metrics"][key] <= 1.0
+
+
+def test_recommend_json_shape_excludes_seen(capsys, runs):
+    code, out, _ = run_cli(capsys, "recommend", str(runs / "popularity"), "--user", "1", "-k", "5", "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert res["user"] == "1"
+    assert len(res["items"]) == 5
+    assert set(res["items"][0]) == {"item", "score", "title"}
+    # popularity's top items are ones user 1 has seen (e.g. Star Wars, id 50): they must not appear
+    assert "50" not in [it["item"] for it in res["items"]]
+    assert all(isinstance(it["title"], str) for it in res["items"])
+
+
+def test_recommend_unknown_user_is_a_clear_error(capsys, runs):
+    code, _, err = run_cli(capsys, "recommend", str(runs / "mf"), "--user", "nobody")
+    assert code == 2
+    assert "error: unknown user 'nobody'" in err
+
+
+def test_train_bad_set_key(capsys, tmp_path, data_home):
+    code, _, err = run_cli(capsys, "train", "--data", "ml-100k", "--model", "mf", "--set", "epochz=3",
+                           "--out", str(tmp_path / "r"))
+    assert code == 2
+    assert "unknown key 'epochz'" in err
+    assert not (tmp_path / "r").exists()
+
+
+def test_train_unknown_model_and_dataset(capsys, tmp_path, data_home):
+    code, _, err = run_cli(capsys, "train", "--data", "ml-100k", "--model", "nope", "--out", str(tmp_path / "r"))
+    assert code == 2 and "unknown model 'nope'" in err and "mf" in err
+    code, _, err = run_cli(capsys, "train", "--data", str(tmp_path / "missing"), "--model", "mf",
+                           "--out", str(tmp_path / "r"))
+    assert code == 2 and "missing" in err
+
+
+def test_evaluate_missing_run(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "evaluate", str(tmp_path / "norun"))
+    assert code == 2 and "does not exist" in err
+
+
+def test_config_file_and_set_precedence(capsys, tmp_path, data_home):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[model]\nname = "itemknn"\nk = 20\n[data]\nsplit = "given:u2"\n')
+    code, out, _ = run_cli(capsys, "train", "--data", "ml-100k", "--config", str(cfg), "--set", "k=30",
+                           "--out", str(tmp_path / "r"), "--quiet", "--json")
+    assert code == 0
+    res = json.loads(out)
+    assert res["model"] == "itemknn" and res["split"] == "given:u2"
+    written = (tmp_path / "r" / "config.toml").read_text()
+    assert "k = 30" in written and 'split = "given:u2"' in written
+
+
+def test_no_traceback_from_the_real_entry_point(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "semrec", "evaluate", str(tmp_path / "nothing")],
+                          capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert "Traceback" not in proc.stderr and "error:" in proc.stderr
