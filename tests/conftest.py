@@ -5,6 +5,11 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
+
+# Tests run on tiny tensors, two xdist workers on two cores: one thread per worker
+# avoids oversubscription, which makes small ops orders of magnitude slower.
+torch.set_num_threads(1)
 
 REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SEMREC_DATA_HOME", str(REPO.parent / "shared" / "data"))
@@ -56,3 +61,9 @@ def community_split(n_users: int = 40, n_items: int = 30, seed: int = 0):
 @pytest.fixture
 def toy_split():
     return community_split()
+
+
+@pytest.fixture
+def make_community_split():
+    """The :func:`community_split` builder, for tests that need variations."""
+    return community_split

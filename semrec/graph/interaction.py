@@ -51,11 +51,23 @@ class InteractionGraph:
     Args:
         train: ``(n_users, n_items)`` binary CSR of training interactions.
         device: where the torch matrices live.
+        item_item: optional ``(n_items, n_items)`` item–item graph (the semantic kNN
+            graph); rows are normalised to sum to 1 for propagation.
     """
 
-    def __init__(self, train: sp.csr_matrix, device: torch.device | str = "cpu") -> None:
+    def __init__(
+        self,
+        train: sp.csr_matrix,
+        device: torch.device | str = "cpu",
+        item_item: sp.csr_matrix | None = None,
+    ) -> None:
         self.train = sp.csr_matrix(train, dtype=np.float32)
         self.device = torch.device(device)
+        if item_item is not None and item_item.shape != (self.n_items, self.n_items):
+            raise ValueError(
+                f"item_item graph is {item_item.shape}, expected ({self.n_items}, {self.n_items})"
+            )
+        self.item_item = None if item_item is None else sp.csr_matrix(item_item, dtype=np.float32)
 
     @property
     def n_users(self) -> int:
@@ -79,3 +91,27 @@ class InteractionGraph:
     def norm_iu(self) -> torch.Tensor:
         """``R̂ᵀ`` as torch sparse CSR ``(n_items, n_users)``, for ``V' = R̂ᵀ U``."""
         return to_torch_csr(self.norm.T.tocsr(), self.device)
+
+    @cached_property
+    def item_degree(self) -> torch.Tensor:
+        """Training interactions per item ``(n_items,)`` (0: a cold item)."""
+        return torch.as_tensor(np.asarray(self.train.getnnz(axis=0)), device=self.device)
+
+    @cached_property
+    def edges(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """Edge list ``(user indices (E,), item indices (E,))`` in CSR order."""
+        coo = self.train.tocoo()
+        return (
+            torch.as_tensor(coo.row, dtype=torch.long, device=self.device),
+            torch.as_tensor(coo.col, dtype=torch.long, device=self.device),
+        )
+
+    @cached_property
+    def item_item_t(self) -> torch.Tensor | None:
+        """Row-normalised item–item graph ``S`` as torch sparse CSR, for ``V' = S V``."""
+        if self.item_item is None:
+            return None
+        m = abs(self.item_item)
+        rows = np.asarray(m.sum(axis=1)).ravel()
+        inv = np.divide(1.0, rows, out=np.zeros_like(rows), where=rows > 0)
+        return to_torch_csr(sp.diags(inv.astype(np.float32)) @ m, self.device)

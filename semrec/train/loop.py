@@ -106,12 +106,14 @@ def fit(
     split: Split,
     config: TrainConfig,
     *,
+    graph: InteractionGraph | None = None,
     log_path: Path | None = None,
     device: torch.device | None = None,
 ) -> TrainResult:
     """Train ``model`` on ``split.train``, validating on ``split.valid``.
 
-    Restores the weights of the best validation epoch before returning. Each epoch
+    ``graph`` defaults to the training interactions; pass one to add an item–item
+    graph. Restores the weights of the best validation epoch before returning. Each epoch
     appends one JSON line to ``log_path``: ``epoch``, ``loss`` (mean over batches),
     ``train_s`` (that epoch's training seconds), the other loss terms, and the
     validation metrics under their keys (``ndcg@20``, ... or ``rmse``) with
@@ -123,7 +125,8 @@ def fit(
     device = device or resolve_device(config.device)
     model.to(device)
     train_csr = split.matrix("train")
-    graph = InteractionGraph(train_csr, device)
+    if graph is None:
+        graph = InteractionGraph(train_csr, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rating = config.task == "rating"
     if rating and split.train.ratings is None:
