@@ -48,6 +48,26 @@ class DataConfig:
     split_seed: int = 0
 
 
+@dataclass(frozen=True)
+class TextConfig:
+    """How item and user texts become vectors (for the models that read text).
+
+    Args:
+        encoder: a local sentence-transformers or Hugging Face model folder; ``None``
+            (default) is the packaged all-MiniLM-L6-v2.
+        max_seq_length: tokens kept per text; ``None`` (default) is the model's own.
+        encode_batch_size: texts per forward pass of the encoder (default 64).
+        knn: semantic neighbours per item in the item–item graph (default 10).
+        cache: reuse and fill the on-disk embedding cache (default true).
+    """
+
+    encoder: str | None = None
+    max_seq_length: int | None = None
+    encode_batch_size: int = 64
+    knn: int = 10
+    cache: bool = True
+
+
 def _allowed(tp: Any) -> tuple[type, ...]:
     """The runtime types a field annotation accepts."""
     origin = typing.get_origin(tp)

@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Any, Callable
 
 from semrec.artifacts.run import save_run, staging
-from semrec.config import DataConfig, apply_sets, from_dict, read_toml
+from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml
 from semrec.data.dataset import Dataset
+import numpy as np
+import torch
+
+from semrec.data.dataset import Interactions
 from semrec.data.load import load_dataset
+from semrec.graph.interaction import InteractionGraph
+from semrec.models.semantic import SemanticModel
+from semrec.text.features import TextFeatures, text_features
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError
 from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
@@ -29,6 +36,7 @@ class RunConfig:
     data: DataConfig
     train: TrainConfig
     model_params: Any
+    text: TextConfig = TextConfig()
 
 
 def build_config(
@@ -39,9 +47,11 @@ def build_config(
 ) -> RunConfig:
     """Merge a TOML file, ``--split`` and ``--set`` pairs (in that order of precedence, last wins)."""
     raw = read_toml(config_file) if config_file else {}
-    unknown = sorted(set(raw) - {"data", "model", "train"})
+    unknown = sorted(set(raw) - {"data", "model", "train", "text"})
     if unknown:
-        raise ConfigError(f"{config_file}: unknown section(s) {', '.join(unknown)}; known: data, model, train")
+        raise ConfigError(
+            f"{config_file}: unknown section(s) {', '.join(unknown)}; known: data, model, train, text"
+        )
     model_values = dict(raw.get("model", {}))
     name = model or model_values.pop("name", None)
     model_values.pop("name", None)
@@ -55,6 +65,7 @@ def build_config(
         "data": (DataConfig, data_values),
         "model": (spec.config, model_values),
         "train": (TrainConfig, dict(raw.get("train", {}))),
+        "text": (TextConfig, dict(raw.get("text", {}))),
     }
     apply_sets(sections, sets)
     where = f"{config_file} " if config_file else ""
@@ -63,7 +74,20 @@ def build_config(
         data=from_dict(DataConfig, data_values, f"{where}[data] "),
         model_params=from_dict(spec.config, model_values, f"{where}[model] "),
         train=from_dict(TrainConfig, sections["train"][1], f"{where}[train] "),
+        text=from_dict(TextConfig, sections["text"][1], f"{where}[text] "),
     )
+
+
+def model_inputs(split: Split, features: TextFeatures | None) -> dict[str, Any]:
+    """The constructor tensors named by :attr:`ModelSpec.inputs`, from the split and text."""
+    inputs: dict[str, Any] = {}
+    if features is not None:
+        inputs["item_emb"] = torch.from_numpy(features.items)
+        inputs["item_text"] = torch.from_numpy(features.items)
+        inputs["user_text"] = None if features.users is None else torch.from_numpy(features.users)
+    if split.train.ratings is not None:
+        inputs["rating_mean"] = float(split.train.ratings.mean())
+    return inputs
 
 
 @dataclass
@@ -91,28 +115,42 @@ def train_and_save(
     for note in split.notes:
         on_note(note)
     spec = catalog.spec(config.model)
+    features = None
+    if spec.text:
+        features = text_features(dataset, split.items, split.users, config.text,
+                                 progress=config.train.progress)
+        r = features.report
+        on_note(f"text: {r['encoded']} texts encoded, {r['cached']} from cache ({features.encoder['name']})")
     seed_everything(config.train.seed)  # initialisation is part of the seeded run
-    model = catalog.build(config.model, split.n_users, split.n_items, config.model_params)
+    model = catalog.build(config.model, split.n_users, split.n_items, config.model_params,
+                          model_inputs(split, features))
     out = Path(out)
     with staging(out) as folder:
         t0 = time.perf_counter()
         result = None
-        if isinstance(model, FittedModel):
-            model.fit(split.matrix("train"))
+        train = split.matrix("train")
+        if isinstance(model, SemanticModel):
+            stamps = None
+            if split.train.timestamps is not None:
+                stamps = Interactions(split.train.users, split.train.items, split.train.timestamps.astype(np.float32))
+                stamps = stamps.csr(split.n_users, split.n_items, "ratings")
+            model.fit(train, timestamps=stamps)
             scorer: Scorer = model
+        elif isinstance(model, FittedModel):
+            model.fit(train)
+            scorer = model
         else:
             device = resolve_device(config.train.device)
-            result = fit(model, split, config.train, log_path=folder / "log.jsonl", device=device)
-            from semrec.graph.interaction import InteractionGraph
-
-            scorer = model.scorer(InteractionGraph(split.matrix("train"), device))
+            graph = InteractionGraph(train, device, item_item=None if features is None else features.knn)
+            result = fit(model, split, config.train, graph=graph, log_path=folder / "log.jsonl", device=device)
+            scorer = model.scorer(graph)
             metric = "rmse" if config.train.task == "rating" else config.train.metric
             learning_curve(result.history, folder / "learning_curve.png", metric)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
         if config.train.task == "rating" and hasattr(model, "predict_ratings"):
-            test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, None), split, "test"))
+            test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "test"))
         eval_s = time.perf_counter() - t1
         n_test_users = int(test.pop("n_users", 0))
         metrics = {
@@ -137,6 +175,7 @@ def train_and_save(
             dataset={"name": dataset.name, "path": str(dataset.path) if dataset.path else None},
             titles=dataset.item_titles(),
             metrics=metrics,
-            extra={"kind_detail": spec.summary},
+            text=features,
+            text_config=config.text if features is not None else None,
         )
     return TrainedRun(out, config, split, metrics, result)

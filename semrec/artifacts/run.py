@@ -9,6 +9,7 @@ Layout (``RUN_DIR/``)::
     split.safetensors     train / valid / test interactions (internal indices) and cold items
     model.safetensors     the model's state (weights or fitted statistics)
     embeddings.safetensors  final user and item embeddings (embedding models)
+    knn.safetensors       semantic item–item neighbours (text models)
     metrics.json          test metrics, best validation value and epoch
     log.jsonl             one line per training epoch
     learning_curve.png
@@ -33,11 +34,12 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from semrec import __version__
-from semrec.config import DataConfig, from_dict, read_toml, dump_toml, to_dict
+from semrec.config import DataConfig, TextConfig, dump_toml, from_dict, read_toml, to_dict
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
 from semrec.data.split import Split
 from semrec.errors import RunError
+from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
 from semrec.models.base import EmbeddingScorer, FittedModel, Scorer
 from semrec.train.loop import TrainConfig
@@ -105,7 +107,8 @@ def save_run(
     dataset: dict[str, Any],
     titles: dict[str, str],
     metrics: dict[str, Any],
-    extra: dict[str, Any] | None = None,
+    text: Any = None,
+    text_config: TextConfig | None = None,
 ) -> None:
     """Write every file of a run into ``folder`` (a staging folder from :func:`staging`)."""
     folder = Path(folder)
@@ -121,8 +124,7 @@ def save_run(
         "task": train_config.task,
         "n_users": split.n_users,
         "n_items": split.n_items,
-        "text_encoder": None,
-        **(extra or {}),
+        "text_encoder": None if text is None else text.encoder,
     }
     _write_json(folder / "run.json", info)
     sections = {
@@ -130,6 +132,8 @@ def save_run(
         "model": {"name": model_name, **to_dict(model_config)},
         "train": to_dict(train_config),
     }
+    if text_config is not None:
+        sections["text"] = to_dict(text_config)
     (folder / "config.toml").write_text(dump_toml(sections), encoding="utf-8")
     _write_json(folder / "ids.json", {"users": split.users.to_list(), "items": split.items.to_list()})
     _write_json(folder / "titles.json", titles)
@@ -141,6 +145,8 @@ def save_run(
              "item_emb": scorer.item_emb.detach().cpu().contiguous()},
             str(folder / "embeddings.safetensors"),
         )
+    if text is not None and text.knn is not None:
+        save_knn(folder / "knn.safetensors", text.knn)
     _write_json(folder / "metrics.json", metrics)
 
 
@@ -154,12 +160,23 @@ class Run:
     data_config: DataConfig
     train_config: TrainConfig
     model_config: Any
+    text_config: TextConfig
     split: Split
     titles: dict[str, str]
     metrics: dict[str, Any]
     model: Any
     scorer: Scorer
     _seen: Any = field(default=None, repr=False)
+
+    @property
+    def text_encoder(self) -> dict[str, Any] | None:
+        """Name, fingerprint and settings of the encoder the run's text came from."""
+        return self.info.get("text_encoder")
+
+    def knn(self):
+        """The semantic item–item graph ``(n_items, n_items)`` CSR, or ``None``."""
+        p = self.path / "knn.safetensors"
+        return load_knn(p) if p.is_file() else None
 
     @property
     def users(self) -> IdMap:
@@ -199,6 +216,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     data_config = from_dict(DataConfig, cfg.get("data", {}), "config.toml [data] ")
     train_config = from_dict(TrainConfig, cfg.get("train", {}), "config.toml [train] ")
     model_config = from_dict(spec.config, model_section, "config.toml [model] ")
+    text_config = from_dict(TextConfig, cfg.get("text", {}), "config.toml [text] ")
     ids = json.loads(_require(path, "ids.json").read_text(encoding="utf-8"))
     tensors = load_file(str(_require(path, "split.safetensors")))
     parts = {}
@@ -212,8 +230,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         cold_items=tensors["cold_items"].numpy() if "cold_items" in tensors else None,
         **parts,
     )
-    model = catalog.build(model_name, split.n_users, split.n_items, model_config)
     state = load_file(str(_require(path, "model.safetensors")))
+    model = catalog.build(model_name, split.n_users, split.n_items, model_config, state)
     model.load_state_dict(state)
     if isinstance(model, FittedModel):
         scorer: Scorer = model
@@ -224,5 +242,5 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     titles = json.loads(titles_path.read_text(encoding="utf-8")) if titles_path.is_file() else {}
     metrics_path = path / "metrics.json"
     metrics = json.loads(metrics_path.read_text(encoding="utf-8")) if metrics_path.is_file() else {}
-    return Run(path, info, model_name, data_config, train_config, model_config, split, titles,
-               metrics, model, scorer)
+    return Run(path, info, model_name, data_config, train_config, model_config, text_config, split,
+               titles, metrics, model, scorer)

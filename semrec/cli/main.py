@@ -176,6 +176,68 @@ def _print_items(header: str, items: list[dict]) -> None:
         click.echo(f"{rank:>3}. [{it['item']}]{title}  ({it['score']:.3f})")
 
 
+# ----------------------------------------------------------------------------- text
+
+
+@cli.command()
+@click.argument("dataset")
+@click.option("--model", "encoder", default=None,
+              help="Local model folder (sentence-transformers or Hugging Face); default: packaged MiniLM.")
+@click.option("--batch-size", default=64, show_default=True, type=click.IntRange(min=1))
+@click.option("--quiet", is_flag=True, help="No progress bar.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def encode(dataset: str, encoder: str | None, batch_size: int, quiet: bool, as_json: bool) -> None:
+    """Encode DATASET's item and user texts into the embedding cache."""
+    from semrec.config import TextConfig
+    from semrec.data.idmap import IdMap
+    from semrec.data.load import load_dataset
+    from semrec.text.features import text_features
+
+    ds = load_dataset(dataset)
+    items = IdMap(ds.items.index) if ds.items is not None else IdMap(ds.interactions["item_id"].unique())
+    users = IdMap(ds.users.index) if ds.users is not None else None
+    cfg = TextConfig(encoder=encoder, encode_batch_size=batch_size, knn=0)
+    feats = text_features(ds, items, users, cfg, progress=not quiet)
+    r = feats.report
+    result = {
+        "dataset": ds.name,
+        "model": feats.encoder["name"],
+        "fingerprint": feats.encoder["fingerprint"],
+        "dim": feats.encoder["dim"],
+        "texts": len(items) + (0 if users is None else len(users)),
+        "encoded": int(r["encoded"]),
+        "cached": int(r["cached"]),
+        "texts_per_s": float(r["texts_per_s"]),
+    }
+    if as_json:
+        _json(result)
+        return
+    click.echo(f"{result['dataset']}: {result['encoded']} texts encoded, {result['cached']} from cache "
+               f"({result['texts_per_s']:.0f} texts/s, {result['model']}, d={result['dim']})")
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--item", default=None, help="External item id.")
+@click.option("--text", "query", default=None, help="Free text describing what to find.")
+@click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1))
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def similar(run_dir: str, item: str | None, query: str | None, k: int, as_json: bool) -> None:
+    """Items similar to an item (--item) or to free text (--text)."""
+    from semrec.artifacts.run import load_run
+    from semrec.serve.similar import similar_items, similar_to_text
+
+    if (item is None) == (query is None):
+        raise click.UsageError("give exactly one of --item ID or --text \"...\"")
+    run = load_run(run_dir)
+    items = similar_items(run, item, k) if item is not None else similar_to_text(run, query, k)
+    if as_json:
+        _json({"item": item, "items": items} if item is not None else {"text": query, "items": items})
+        return
+    what = f"item {item}" + (f" ({run.titles[item]})" if item in run.titles else "") if item else repr(query)
+    _print_items(f"similar to {what}:", items)
+
+
 # ----------------------------------------------------------------------------- models
 
 

@@ -8,22 +8,46 @@ from semrec.config import to_dict
 from semrec.errors import ConfigError
 from semrec.models.base import FittedModel, TrainableModel
 from semrec.models.itemknn import ItemKNN, ItemKNNConfig
+from semrec.models.graphfilter import GraphFilter, GraphFilterConfig
+from semrec.models.lightgcn import LightGCN, LightGCNConfig
 from semrec.models.mf import MF, MFConfig
 from semrec.models.popularity import Popularity, PopularityConfig
+from semrec.models.semantic import SemanticConfig, SemanticModel
+from semrec.models.semgraph import SemGraph, SemGraphConfig
+from semrec.models.xsimgcl import XSimGCL, XSimGCLConfig
 
 
 @dataclass(frozen=True)
 class ModelSpec:
+    """How to build one model.
+
+    ``inputs`` names constructor tensors beyond the sizes and hyper-parameters (text
+    vectors, the rating mean): the pipeline supplies them at training time and the
+    model's state carries them, so a run rebuilds the model from its own files.
+    ``text`` says the model reads item (and user) text.
+    """
+
     cls: type
     config: type
     kind: Literal["fitted", "trainable"]
     summary: str
+    inputs: tuple[str, ...] = ()
+    text: bool = False
 
 
 MODELS: dict[str, ModelSpec] = {
     "popularity": ModelSpec(Popularity, PopularityConfig, "fitted", "most-interacted items first"),
     "itemknn": ModelSpec(ItemKNN, ItemKNNConfig, "fitted", "item-item cosine neighbours"),
+    "graphfilter": ModelSpec(GraphFilter, GraphFilterConfig, "fitted",
+                             "training-free graph filter (linear + ideal low-pass, GF-CF)"),
+    "semantic": ModelSpec(SemanticModel, SemanticConfig, "fitted",
+                          "text only: users' item-text profiles by cosine", inputs=("item_emb",), text=True),
     "mf": ModelSpec(MF, MFConfig, "trainable", "matrix factorisation trained with BPR"),
+    "lightgcn": ModelSpec(LightGCN, LightGCNConfig, "trainable", "LightGCN propagation, BPR"),
+    "xsimgcl": ModelSpec(XSimGCL, XSimGCLConfig, "trainable", "LightGCN with noise-perturbed contrastive views"),
+    "semgraph": ModelSpec(SemGraph, SemGraphConfig, "trainable",
+                          "text and ID fused by attention, GNN with semantic neighbours, SSL",
+                          inputs=("item_text", "user_text", "rating_mean"), text=True),
 }
 
 
@@ -33,6 +57,11 @@ def spec(name: str) -> ModelSpec:
     return MODELS[name]
 
 
-def build(name: str, n_users: int, n_items: int, config: object) -> FittedModel | TrainableModel:
-    """A fresh model of ``name`` for these sizes, from its hyper-parameter dataclass."""
-    return spec(name).cls(n_users, n_items, **to_dict(config))
+def build(
+    name: str, n_users: int, n_items: int, config: object, inputs: dict | None = None
+) -> FittedModel | TrainableModel:
+    """A fresh model of ``name`` for these sizes, from its hyper-parameter dataclass and
+    the ``inputs`` tensors its spec names (missing optional ones are left out)."""
+    s = spec(name)
+    given = {k: v for k, v in (inputs or {}).items() if k in s.inputs and v is not None}
+    return s.cls(n_users, n_items, **given, **to_dict(config))

@@ -98,7 +98,9 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torc
         0-dim tensor; the mean is over the ``B`` rows.
     """
     if a.shape != b.shape or a.dim() != 2:
-        raise ValueError(f"info_nce needs two (B, d) views of one shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+        raise ValueError(
+            f"info_nce needs two (B, d) views of one shape, got {tuple(a.shape)} and {tuple(b.shape)}"
+        )
     if temperature <= 0:
         raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
     a = F.normalize(a, dim=1)  # (B, d)

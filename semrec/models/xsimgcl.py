@@ -1,0 +1,177 @@
+"""XSimGCL (Yu et al., "XSimGCL: Towards Extremely Simple Graph Contrastive Learning
+for Recommendation", TKDE 2023).
+
+LightGCN propagation in which, during training, every propagated layer gets a small
+random noise that keeps the sign of each coordinate:
+
+``e⁽ˡ⁾ ← e⁽ˡ⁾ + ε · sign(e⁽ˡ⁾) ⊙ normalize(Δ)``, ``Δ ~ U(0, 1)^d`` per node and layer,
+
+so each node moves by exactly ``ε`` (L2) within its own orthant. One perturbed forward
+pass gives both contrastive views: the final embeddings (mean of layers ``1..L``) and
+the output of layer ``cl_layer`` ("cross-layer" contrast). The objective is
+
+``L = BPR + reg · l2 + λ · (InfoNCE_τ(users) + InfoNCE_τ(items))``
+
+over the batch's unique users and unique positive items, ``λ = ssl_weight``.
+
+**Relation to the project formula** ``L_α = α·L_sup + (1−α)·L_ssl`` with
+``L_sup = BPR + reg · l2`` and ``L_ssl`` the InfoNCE sum: for ``α = 1/(1+λ)``
+(equivalently ``λ = (1−α)/α``), ``L = (1+λ) · L_α`` exactly. Both objectives have the
+same minimisers; with plain SGD, learning rate ``η`` on ``L`` is the same update as
+learning rate ``(1+λ)·η`` on ``L_α``. Adam is invariant to a constant positive scale
+of the loss (up to its ``eps`` term), so with Adam the two give the same run at the
+same learning rate. The default ``λ = 0.2`` is ``α = 1/1.2 ≈ 0.833``.
+
+Differences from LightGCN kept from the paper's reference code (SELFRec): the final
+embeddings average layers ``1..L`` without the input layer 0, and the item view of the
+contrastive loss uses the batch's positive items. The L2 penalty is LightGCN's, on the
+layer-0 embeddings of the batch. With ``self.training`` false there is no noise.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+from semrec.errors import ConfigError
+from semrec.graph.interaction import InteractionGraph
+from semrec.models.base import Batch, TrainableModel
+from semrec.models.lightgcn import propagate_layers
+from semrec.models.mf import (
+    bpr_scores,
+    check_non_negative,
+    check_positive,
+    init_embedding,
+    neg_items_2d,
+)
+from semrec.train.losses import bpr_loss, info_nce, l2_penalty
+
+
+def sign_aligned_noise(x: torch.Tensor, eps: float) -> torch.Tensor:
+    """``x + eps · sign(x) ⊙ normalize(U(0,1))``, row-wise L2 normalisation.
+
+    Args:
+        x: ``(n, d)`` one layer's embeddings.
+        eps: the L2 norm of each row's noise (rows with a zero coordinate get less).
+    """
+    noise = F.normalize(torch.rand_like(x), dim=-1)  # (n, d)
+    return x + eps * torch.sign(x) * noise  # (n, d)
+
+
+@dataclass(frozen=True)
+class XSimGCLConfig:
+    """Hyper-parameters of :class:`XSimGCL`; field names are its keyword arguments.
+
+    Args:
+        dim: embedding size ``d``; default 64.
+        layers: propagation steps ``L >= 1``; default 3.
+        reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-4.
+        eps: norm of the per-layer noise; default 0.2.
+        temperature: InfoNCE temperature ``τ``; default 0.2.
+        ssl_weight: ``λ``, weight of the contrastive loss; default 0.2.
+        cl_layer: which layer (1-based, ``<= layers``) is contrasted with the final
+            embeddings; default 1.
+    """
+
+    dim: int = 64
+    layers: int = 3
+    reg: float = 1e-4
+    eps: float = 0.2
+    temperature: float = 0.2
+    ssl_weight: float = 0.2
+    cl_layer: int = 1
+
+    def __post_init__(self) -> None:
+        _check(self.dim, self.layers, self.reg, self.eps, self.temperature, self.ssl_weight,
+               self.cl_layer, prefix="model.", error=ConfigError)
+
+
+def _check(dim: int, layers: int, reg: float, eps: float, temperature: float, ssl_weight: float,
+           cl_layer: int, prefix: str = "", error: type[Exception] = ValueError) -> None:
+    check_positive(prefix + "dim", dim, error)
+    check_positive(prefix + "layers", layers, error)
+    check_non_negative(prefix + "reg", reg, error)
+    check_non_negative(prefix + "eps", eps, error)
+    check_positive(prefix + "temperature", temperature, error)
+    check_non_negative(prefix + "ssl_weight", ssl_weight, error)
+    if not 1 <= cl_layer <= layers:
+        raise error(f"{prefix}cl_layer: expected an int in 1..layers={layers}, got {cl_layer!r}")
+
+
+class XSimGCL(TrainableModel):
+    """XSimGCL: LightGCN + sign-aligned noise + cross-layer InfoNCE (see module doc).
+
+    Args:
+        n_users: number of users.
+        n_items: number of items.
+        dim: embedding size; default 64.
+        layers: propagation steps ``L >= 1``; default 3.
+        reg: weight of the L2 penalty on layer-0 embeddings; default 1e-4.
+        eps: L2 norm of the noise added to each node at each layer; default 0.2.
+        temperature: InfoNCE temperature; default 0.2.
+        ssl_weight: ``λ``, weight of the InfoNCE term; default 0.2.
+        cl_layer: the layer contrasted with the final embeddings, in ``1..layers``;
+            default 1.
+    """
+
+    def __init__(
+        self,
+        n_users: int,
+        n_items: int,
+        dim: int = 64,
+        layers: int = 3,
+        reg: float = 1e-4,
+        eps: float = 0.2,
+        temperature: float = 0.2,
+        ssl_weight: float = 0.2,
+        cl_layer: int = 1,
+    ) -> None:
+        super().__init__()
+        check_positive("n_users", n_users)
+        check_positive("n_items", n_items)
+        _check(dim, layers, reg, eps, temperature, ssl_weight, cl_layer)
+        self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, dim, layers
+        self.reg, self.eps, self.temperature = reg, eps, temperature
+        self.ssl_weight, self.cl_layer = ssl_weight, cl_layer
+        self.user_emb = init_embedding(n_users, dim)
+        self.item_emb = init_embedding(n_items, dim)
+
+    def views(
+        self, graph: InteractionGraph
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Final and layer-``cl_layer`` embeddings, perturbed when ``self.training``.
+
+        Returns:
+            ``(U (n_users, d), V (n_items, d), U_cl (n_users, d), V_cl (n_items, d))``.
+        """
+        perturb = (lambda x: sign_aligned_noise(x, self.eps)) if self.training and self.eps > 0 else None
+        us, vs = propagate_layers(graph, self.user_emb.weight, self.item_emb.weight, self.layers, perturb)
+        users = torch.stack(us[1:]).mean(0)  # (n_users, d)
+        items = torch.stack(vs[1:]).mean(0)  # (n_items, d)
+        return users, items, us[self.cl_layer], vs[self.cl_layer]
+
+    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """Final embeddings ``(n_users, d)``, ``(n_items, d)``; noisy only in training."""
+        users, items, _, _ = self.views(graph)
+        return users, items
+
+    def loss(self, batch: Batch, graph: InteractionGraph) -> dict[str, torch.Tensor]:
+        """``bpr + reg · l2 + ssl_weight · ssl``; keys ``loss``, ``bpr``, ``l2``, ``ssl``
+        (``l2`` and ``ssl`` unweighted)."""
+        users, items, users_cl, items_cl = self.views(graph)
+        pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
+        bpr = bpr_loss(pos, neg)
+        l2 = l2_penalty(
+            self.user_emb(batch.users),  # (B, d)
+            self.item_emb(batch.pos_items),  # (B, d)
+            self.item_emb(neg_items_2d(batch)),  # (B, n_neg, d)
+            batch_size=int(batch.users.shape[0]),
+        )
+        u = torch.unique(batch.users)  # (B_u,)
+        i = torch.unique(batch.pos_items)  # (B_i,)
+        ssl = info_nce(users[u], users_cl[u], self.temperature) + info_nce(
+            items[i], items_cl[i], self.temperature
+        )
+        loss = bpr + self.reg * l2 + self.ssl_weight * ssl
+        return {"loss": loss, "bpr": bpr.detach(), "l2": l2.detach(), "ssl": ssl.detach()}

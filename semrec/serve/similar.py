@@ -1,0 +1,94 @@
+"""Items like an item, or like a piece of free text, for a trained run.
+
+Which vectors answer depends on what the run learned:
+
+* embedding models (``mf``, ``lightgcn``, ``xsimgcl``, ``semgraph``): cosine between
+  final item embeddings;
+* ``semantic``: cosine between item text embeddings;
+* ``itemknn``: the learned item–item similarities.
+
+Free text is encoded by the run's own text encoder (checked by fingerprint) and
+compared with item text embeddings (``semantic``) or, for ``semgraph``, projected by
+its trained text adapter into the graph space first.
+"""
+from __future__ import annotations
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from semrec.artifacts.run import Run
+from semrec.errors import SemrecError
+from semrec.models.base import EmbeddingScorer
+from semrec.models.itemknn import ItemKNN
+from semrec.models.semantic import SemanticModel
+from semrec.models.semgraph import SemGraph
+from semrec.models.topk import topk
+from semrec.serve.recommend import format_items
+
+
+def _item_vectors(run: Run) -> torch.Tensor | None:
+    """Unit-norm item vectors ``(n_items, d)`` used for item-to-item similarity."""
+    if isinstance(run.scorer, EmbeddingScorer):
+        return F.normalize(run.scorer.item_emb.float(), dim=1)
+    if isinstance(run.model, SemanticModel):
+        return F.normalize(run.model.item_emb.float(), dim=1)
+    return None
+
+
+def similar_items(run: Run, item: str | int, k: int = 10) -> list[dict]:
+    """The ``k`` items most similar to a known ``item`` (itself excluded)."""
+    i = run.items.get(item)
+    if i is None:
+        raise SemrecError(f"unknown item '{item}' (this run knows {len(run.items)} items, "
+                          f"e.g. {', '.join(run.items.ids[:5])})")
+    vectors = _item_vectors(run)
+    if vectors is not None:
+        scores = (vectors @ vectors[i])[None, :].clone()  # (1, n_items)
+    elif isinstance(run.model, ItemKNN):
+        scores = torch.as_tensor(run.model.sim[i].toarray(), dtype=torch.float32)  # (1, n_items)
+        scores[scores == 0] = float("-inf")
+    else:
+        raise SemrecError(f"model '{run.model_name}' has no notion of item similarity; "
+                          "use an embedding model, semantic or itemknn")
+    scores[0, i] = float("-inf")
+    values, indices = topk(scores, k)
+    return format_items(run, values[0], indices[0])
+
+
+def encode_query(run: Run, text: str) -> torch.Tensor:
+    """The run's text encoder applied to ``text``: ``(1, t)`` unit-norm."""
+    from semrec.text.features import load_encoder
+
+    info = run.text_encoder
+    if info is None:
+        raise SemrecError(f"run {run.path} was trained without text ({run.model_name}); "
+                          "free-text queries need a text model: semantic or semgraph")
+    encoder = load_encoder(run.text_config, progress=False)
+    if encoder.fingerprint != info["fingerprint"]:
+        raise SemrecError(
+            f"the text encoder at hand ({encoder.name}) is not the one run {run.path} was trained "
+            f"with ({info['name']}, fingerprint {info['fingerprint'][:12]}); set [text] encoder to it"
+        )
+    if not text.strip():
+        raise SemrecError("the query text is empty")
+    return torch.as_tensor(encoder.encode([text]), dtype=torch.float32)  # (1, t)
+
+
+def text_query_scores(run: Run, text: str) -> torch.Tensor:
+    """Scores ``(1, n_items)`` of every item against a free-text query."""
+    t = encode_query(run, text)  # (1, t)
+    if isinstance(run.model, SemanticModel):
+        return run.model.score_text(t).float().cpu()  # (1, n_items)
+    if isinstance(run.model, SemGraph) and isinstance(run.scorer, EmbeddingScorer):
+        with torch.no_grad():
+            z = run.model.item_proj(t.to(run.model.item_text.device))  # (1, d)
+        items = F.normalize(run.scorer.item_emb.float(), dim=1)
+        return F.normalize(z, dim=1).cpu() @ items.T.cpu()  # (1, n_items)
+    raise SemrecError(f"model '{run.model_name}' cannot answer free-text queries")
+
+
+def similar_to_text(run: Run, text: str, k: int = 10) -> list[dict]:
+    """The ``k`` items that best match a free-text description."""
+    values, indices = topk(text_query_scores(run, text), k)
+    return format_items(run, values[0], indices[0])

@@ -1,0 +1,156 @@
+"""Item and user texts from templates: no dangling punctuation when fields are missing.
+
+Datasets carry templates in the readers' language (``[...]`` optional segments); the
+stand-in :func:`render_fields` (plain ``str.format`` templates) is tested on its own and
+through the fallback path."""
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from semrec.data.dataset import Dataset
+from semrec.errors import DataError, SemrecError
+from semrec.text import build
+from semrec.text.build import item_texts, render_fields, user_texts
+
+MOVIE = "{title} ({year}). Genres: {genres}."
+PRODUCT = "{title}. Brand: {brand}. Categories: {categories}. {description}"
+
+#: Signs of a field dropped badly: empty brackets, a label without value, doubled
+#: separators, or punctuation at the start.
+DANGLING = re.compile(r"\(\s*\)|\[\s*\]|:\s*[.,;]|:\s*$|[.,;]\s*[.,;]|^\s*[.,;:)]|\s[.,;:]|\s$|^\s")
+
+
+@pytest.mark.parametrize(
+    ("row", "want"),
+    [
+        ({"title": "Heat", "year": 1995, "genres": "Action, Crime"}, "Heat (1995). Genres: Action, Crime."),
+        ({"title": "Heat", "genres": "Action"}, "Heat. Genres: Action."),
+        ({"title": "Heat", "year": 1995.0}, "Heat (1995)."),
+        ({"title": "Heat", "year": float("nan"), "genres": ""}, "Heat."),
+        ({"year": 1995, "genres": ["Drama", "War"]}, "(1995). Genres: Drama, War."),
+        ({}, ""),
+    ],
+)
+def test_movie_template(row: dict, want: str) -> None:
+    got = render_fields(MOVIE, row)
+    assert got == want
+    assert not DANGLING.search(got)
+
+
+@pytest.mark.parametrize(
+    ("row", "want"),
+    [
+        (
+            {
+                "title": "AT&amp;T Phone",
+                "brand": "AT&T",
+                "categories": "Office, Phones",
+                "description": "Loud  ringer.",
+            },
+            "AT&T Phone. Brand: AT&T. Categories: Office, Phones. Loud ringer.",
+        ),
+        (
+            {"title": "Stapler", "brand": "", "categories": "Office", "description": ""},
+            "Stapler. Categories: Office",
+        ),
+        ({"title": "Stapler", "brand": None, "categories": None, "description": "Red."}, "Stapler. Red."),
+        ({"brand": "Acme", "description": "Red."}, "Brand: Acme. Red."),
+    ],
+)
+def test_product_template(row: dict, want: str) -> None:
+    got = render_fields(PRODUCT, row)
+    assert got == want
+    assert not DANGLING.search(got)
+
+
+def test_separators_and_brackets() -> None:
+    assert render_fields("{a}, {b}, {c}", {"a": 1, "c": 3}) == "1, 3"
+    assert render_fields("{a} | {b} [{c}]", {"b": "x"}) == "x"
+    assert render_fields("{a} | {b} [{c}]", {"a": "p", "c": "q"}) == "p [q]"
+    assert render_fields("Title: {a}", {"a": "  "}) == ""
+
+
+def _dataset(items: pd.DataFrame | None, users: pd.DataFrame | None = None, **kw: str) -> Dataset:
+    inter = pd.DataFrame({"user_id": ["u1"], "item_id": ["1"]})
+    return Dataset(name="toy", interactions=inter, items=items, users=users, **kw)
+
+
+MOVIES = pd.DataFrame(
+    {
+        "title": ["Heat", "Alien", None],
+        "year": pd.array([1995, None, None], dtype="Int64"),
+        "genres": ["Action", "Sci-Fi", None],
+    },
+    index=pd.Index(["1", "2", "3"], name="item_id"),
+)
+
+
+def test_item_texts_follow_the_dataset_template_and_ids() -> None:
+    ds = _dataset(MOVIES, item_template="{title}[ ({year})].[ Genres: {genres}.]")
+    texts = item_texts(ds, ["2", "1", "404"])
+    assert texts == ["Alien. Genres: Sci-Fi.", "Heat (1995). Genres: Action.", ""]
+    ds = _dataset(MOVIES, item_template="[{title}.][ Genres: {genres}.]")
+    assert item_texts(ds, ["3"]) == [""]  # no text at all: "" (the zero vector)
+
+
+def test_default_item_template_uses_the_columns_present() -> None:
+    items = pd.DataFrame(
+        {"title": ["Pen"], "brand": [""], "categories": ["Office, Writing"], "description": ["Blue ink"]},
+        index=["7"],
+    )
+    text = item_texts(_dataset(items), ["7"])[0]
+    assert text.startswith("Pen.") and "Office, Writing" in text and "Blue ink" in text
+    assert "Brand" not in text
+    assert not DANGLING.search(text)
+
+
+def test_user_texts() -> None:
+    users = pd.DataFrame(
+        {"age": [24, 53], "gender": ["M", None], "occupation": ["technician", "other"]}, index=["1", "2"]
+    )
+    ds = _dataset(None, users, user_template="Age: {age}.[ Gender: {gender}.][ Occupation: {occupation}.]")
+    assert user_texts(ds, ["2", "1"]) == [
+        "Age: 53. Occupation: other.",
+        "Age: 24. Gender: M. Occupation: technician.",
+    ]
+    assert user_texts(_dataset(None), ["1"]) is None
+    assert item_texts(_dataset(None), ["1", "2"]) == ["", ""]
+
+
+def test_unknown_template_column_is_a_user_error() -> None:
+    items = pd.DataFrame({"title": ["x"]}, index=["1"])
+    with pytest.raises(SemrecError, match="plot"):
+        item_texts(_dataset(items, item_template="{title}: {plot}"), ["1"])
+
+
+def test_fallback_renderer_without_the_readers(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(build, "_reader_render_table", None)
+    ds = _dataset(MOVIES, item_template=MOVIE)
+    want = ["Alien. Genres: Sci-Fi.", "Heat (1995). Genres: Action.", "", ""]
+    assert item_texts(ds, ["2", "1", "3", "404"]) == want
+    other = pd.DataFrame({"name": ["Widget"], "blurb": ["Small"]}, index=["1"])
+    assert item_texts(_dataset(other), ["1"]) == ["Widget. Small"]
+    users = pd.DataFrame({"age": [24], "occupation": [None]}, index=["1"])
+    assert user_texts(_dataset(None, users), ["1"]) == ["Age: 24."]
+    with pytest.raises(DataError, match="plot"):
+        item_texts(_dataset(MOVIES, item_template="{title}: {plot}"), ["1"])
+
+
+@pytest.mark.parametrize("name", ["ml-100k", "amazon-office"])
+def test_real_datasets_give_clean_texts(name: str, data_home) -> None:  # noqa: ANN001
+    from semrec.data.load import load_dataset
+
+    ds = load_dataset(name, download=False)
+    texts = item_texts(ds, list(ds.items.index))
+    assert len(texts) == len(ds.items) and all(texts)
+    # titles and descriptions hold their own punctuation ("Sally...", "Jr., The"), so
+    # only what the template adds is checked: no empty label, bracket or leading mark
+    decoration = re.compile(r"(Genres|Brand|Categories):\s*([.,;]|$)|\(\s*\)|^[\s.,;:]|\s$|\s\s")
+    bad = [t for t in texts if decoration.search(t)]
+    assert not bad, bad[:3]
+    users = user_texts(ds, list(ds.users.index)) if ds.users is not None else []
+    assert not [t for t in users or [] if not t or DANGLING.search(t)]
