@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,8 @@ REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("SEMREC_DATA_HOME", str(REPO.parent / "shared" / "data"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# embeddings cached by tests stay out of the user's cache (one folder per test process)
+os.environ.setdefault("SEMREC_CACHE", tempfile.mkdtemp(prefix="semrec-test-cache-"))
 
 
 @pytest.fixture(scope="session")

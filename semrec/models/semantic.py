@@ -34,12 +34,14 @@ from semrec.models.base import FittedModel
 class SemanticConfig:
     """Hyper-parameters of the text-only model (``[model]`` with ``name = "semantic"``).
 
-    How texts are encoded is the ``[text]`` section (:class:`semrec.config.TextConfig`).
+    Which text model encodes the items (and how) is the ``[text]`` section's business
+    (:class:`semrec.config.TextConfig`); the encoded matrix comes in as ``item_emb``.
 
     Args:
         recency_half_life: how long until an interaction counts half as much as the
-            user's latest one, in timestamp units (seconds for MovieLens); ``None``
-            (default) weighs a user's items equally.
+            user's latest one, in timestamp units (seconds for MovieLens, so one week is
+            ``604800``); ``None`` (default) weighs a user's items equally. Ignored where
+            the data has no timestamps.
     """
 
     recency_half_life: float | None = None

@@ -109,6 +109,16 @@ def _offline() -> None:
     os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
 
 
+def _quiet_loading() -> None:
+    """Loading a local model is not a task worth a progress bar of its own (transformers
+    draws one per weights file); semrec shows its own bar for encoding."""
+    try:
+        from transformers.utils import logging as hf_logging
+    except ImportError:  # pragma: no cover - transformers comes with sentence-transformers
+        return
+    hf_logging.disable_progress_bar()
+
+
 def _model_files(folder: Path) -> list[Path]:
     """Files that define what the folder computes, sorted; hidden files, sub-folders
     whose names start with a dot and markdown are left out."""
@@ -321,6 +331,7 @@ class TextEncoder:
         self.batch_size = batch_size
         self.progress = progress
         _offline()
+        _quiet_loading()
         backend_cls = _SentenceTransformersBackend if kind == "sentence-transformers" else _HuggingFaceBackend
         self._backend = backend_cls(self.path, self.device, max_seq_length)
         self._fingerprint: str | None = None

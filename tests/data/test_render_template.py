@@ -85,3 +85,11 @@ def test_template_fields_and_default_template():
     assert default_template([]) is None
     row = {"title": "Heat", "genres": "", "release_date": "1995"}
     assert render_template(default_template(list(row)), row) == "Heat. Release date: 1995."
+
+
+def test_a_value_ending_in_a_period_does_not_double_it():
+    from semrec.data.readers.common import render_template
+
+    assert render_template("{title}.[ Brand: {brand}.]", {"title": "Sticky pad.", "brand": "Post-It"}) == (
+        "Sticky pad. Brand: Post-It."
+    )

@@ -9,7 +9,7 @@ import scipy.sparse as sp
 import torch
 from safetensors.torch import load_file, save_file
 
-from semrec.config import from_dict
+from semrec.config import from_dict, to_dict
 from semrec.errors import ConfigError, DataError
 from semrec.models.semantic import SemanticConfig, SemanticModel, recency_weights
 from semrec.models.topk import topk
@@ -149,3 +149,7 @@ def test_config_defaults_and_checks() -> None:
     assert from_dict(SemanticConfig, {"recency_half_life": 86400}).recency_half_life == 86400.0
     with pytest.raises(ConfigError):
         from_dict(SemanticConfig, {"half_life": 1.0})
+    # the catalogue builds the model as cls(n_users, n_items, item_emb=..., **config)
+    cfg = from_dict(SemanticConfig, {"recency_half_life": 604800})
+    model = SemanticModel(2, 8, item_emb=np.eye(8, 4, dtype=np.float32), **to_dict(cfg))
+    assert model.recency_half_life == 604800.0

@@ -1,8 +1,7 @@
 """Item and user texts from templates: no dangling punctuation when fields are missing.
 
-Datasets carry templates in the readers' language (``[...]`` optional segments); the
-stand-in :func:`render_fields` (plain ``str.format`` templates) is tested on its own and
-through the fallback path."""
+Datasets carry templates in the readers' language (``[...]`` optional segments), whose
+renderer is tested with the readers; here: the texts a dataset gives per id."""
 from __future__ import annotations
 
 import re
@@ -13,65 +12,11 @@ import pytest
 
 from semrec.data.dataset import Dataset
 from semrec.errors import DataError, SemrecError
-from semrec.text import build
-from semrec.text.build import item_texts, render_fields, user_texts
-
-MOVIE = "{title} ({year}). Genres: {genres}."
-PRODUCT = "{title}. Brand: {brand}. Categories: {categories}. {description}"
+from semrec.text.build import item_texts, user_texts
 
 #: Signs of a field dropped badly: empty brackets, a label without value, doubled
 #: separators, or punctuation at the start.
 DANGLING = re.compile(r"\(\s*\)|\[\s*\]|:\s*[.,;]|:\s*$|[.,;]\s*[.,;]|^\s*[.,;:)]|\s[.,;:]|\s$|^\s")
-
-
-@pytest.mark.parametrize(
-    ("row", "want"),
-    [
-        ({"title": "Heat", "year": 1995, "genres": "Action, Crime"}, "Heat (1995). Genres: Action, Crime."),
-        ({"title": "Heat", "genres": "Action"}, "Heat. Genres: Action."),
-        ({"title": "Heat", "year": 1995.0}, "Heat (1995)."),
-        ({"title": "Heat", "year": float("nan"), "genres": ""}, "Heat."),
-        ({"year": 1995, "genres": ["Drama", "War"]}, "(1995). Genres: Drama, War."),
-        ({}, ""),
-    ],
-)
-def test_movie_template(row: dict, want: str) -> None:
-    got = render_fields(MOVIE, row)
-    assert got == want
-    assert not DANGLING.search(got)
-
-
-@pytest.mark.parametrize(
-    ("row", "want"),
-    [
-        (
-            {
-                "title": "AT&amp;T Phone",
-                "brand": "AT&T",
-                "categories": "Office, Phones",
-                "description": "Loud  ringer.",
-            },
-            "AT&T Phone. Brand: AT&T. Categories: Office, Phones. Loud ringer.",
-        ),
-        (
-            {"title": "Stapler", "brand": "", "categories": "Office", "description": ""},
-            "Stapler. Categories: Office",
-        ),
-        ({"title": "Stapler", "brand": None, "categories": None, "description": "Red."}, "Stapler. Red."),
-        ({"brand": "Acme", "description": "Red."}, "Brand: Acme. Red."),
-    ],
-)
-def test_product_template(row: dict, want: str) -> None:
-    got = render_fields(PRODUCT, row)
-    assert got == want
-    assert not DANGLING.search(got)
-
-
-def test_separators_and_brackets() -> None:
-    assert render_fields("{a}, {b}, {c}", {"a": 1, "c": 3}) == "1, 3"
-    assert render_fields("{a} | {b} [{c}]", {"b": "x"}) == "x"
-    assert render_fields("{a} | {b} [{c}]", {"a": "p", "c": "q"}) == "p [q]"
-    assert render_fields("Title: {a}", {"a": "  "}) == ""
 
 
 def _dataset(items: pd.DataFrame | None, users: pd.DataFrame | None = None, **kw: str) -> Dataset:
@@ -125,19 +70,6 @@ def test_unknown_template_column_is_a_user_error() -> None:
     items = pd.DataFrame({"title": ["x"]}, index=["1"])
     with pytest.raises(SemrecError, match="plot"):
         item_texts(_dataset(items, item_template="{title}: {plot}"), ["1"])
-
-
-def test_fallback_renderer_without_the_readers(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(build, "_reader_render_table", None)
-    ds = _dataset(MOVIES, item_template=MOVIE)
-    want = ["Alien. Genres: Sci-Fi.", "Heat (1995). Genres: Action.", "", ""]
-    assert item_texts(ds, ["2", "1", "3", "404"]) == want
-    other = pd.DataFrame({"name": ["Widget"], "blurb": ["Small"]}, index=["1"])
-    assert item_texts(_dataset(other), ["1"]) == ["Widget. Small"]
-    users = pd.DataFrame({"age": [24], "occupation": [None]}, index=["1"])
-    assert user_texts(_dataset(None, users), ["1"]) == ["Age: 24."]
-    with pytest.raises(DataError, match="plot"):
-        item_texts(_dataset(MOVIES, item_template="{title}: {plot}"), ["1"])
 
 
 @pytest.mark.parametrize("name", ["ml-100k", "amazon-office"])

@@ -435,6 +435,9 @@ def render_template(template: str, row: Mapping[str, object]) -> str:
       and ``]]`` write literal brackets.
     * Outside brackets an empty field renders as an empty string.
     * Runs of whitespace collapse to one space; the result is stripped.
+    * A value that already ends in ``.`` followed by a literal ``.`` gives one
+      period, not two (``"pad."`` + ``". Brand"`` -> ``"pad. Brand"``); an ellipsis
+      ``...`` is left alone.
 
     Example: ``"{title}.[ Brand: {brand}.][ {description}]"`` gives
     ``"Stapler. Brand: Acme."`` when the description is empty, and
@@ -467,7 +470,11 @@ def render_template(template: str, row: Mapping[str, object]) -> str:
             texts.append(_format(value, part))
         else:
             out.extend(texts)
-    return " ".join("".join(out).split())
+    return _DOUBLE_PERIOD.sub(".", " ".join("".join(out).split()))
+
+
+#: a ".." that is not part of "...": the value's own full stop met the template's.
+_DOUBLE_PERIOD = re.compile(r"(?<!\.)\.\.(?!\.)")
 
 
 def render_table(template: str, table: pd.DataFrame) -> pd.Series:
