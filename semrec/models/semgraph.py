@@ -251,10 +251,10 @@ class SemGraph(TrainableModel):
             if self.attention == "gat":
                 nu, nv = edge_attention_propagate(graph, u, v, self.att_user, self.att_item)
             else:
-                nu = torch.sparse.mm(graph.norm_ui, v)  # (n_users, d)
-                nv = torch.sparse.mm(graph.norm_iu, u)  # (n_items, d)
+                nu = graph.users_from_items(v)  # (n_users, d)
+                nv = graph.items_from_users(u)  # (n_items, d)
             if beta is not None:
-                nv = (1 - beta) * nv + beta * torch.sparse.mm(graph.item_item_t, v)
+                nv = (1 - beta) * nv + beta * graph.items_from_items(v)
             if noisy:
                 nu, nv = sign_aligned_noise(nu, self.eps), sign_aligned_noise(nv, self.eps)
             u, v = nu, nv

@@ -8,12 +8,6 @@ import pytest
 from semrec.cli.main import main
 
 
-def run_cli(capsys, *args):
-    with pytest.raises(SystemExit) as exc:
-        main(list(args))
-    out, err = capsys.readouterr()
-    return exc.value.code, out, err
-
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_home):
@@ -27,15 +21,15 @@ def runs(tmp_path_factory, data_home):
     return base
 
 
-def test_data_info_json(capsys, data_home):
-    code, out, _ = run_cli(capsys, "data", "info", "ml-100k", "--json")
+def test_data_info_json(run_cli, data_home):
+    code, out, _ = run_cli("data", "info", "ml-100k", "--json")
     assert code == 0
     info = json.loads(out)
     assert (info["n_users"], info["n_items"], info["n_interactions"]) == (943, 1682, 100000)
 
 
-def test_evaluate_json_shape(capsys, runs):
-    code, out, _ = run_cli(capsys, "evaluate", str(runs / "mf"), "--k", "10,20", "--json")
+def test_evaluate_json_shape(run_cli, runs):
+    code, out, _ = run_cli("evaluate", str(runs / "mf"), "--k", "10,20", "--json")
     assert code == 0
     res = json.loads(out)
     assert res["dataset"] == "ml-100k" and res["model"] == "mf" and res["split"] == "given:u1"
@@ -44,8 +38,8 @@ def test_evaluate_json_shape(capsys, runs):
         assert 0.0 <= res["metrics"][key] <= 1.0
 
 
-def test_recommend_json_shape_excludes_seen(capsys, runs):
-    code, out, _ = run_cli(capsys, "recommend", str(runs / "popularity"), "--user", "1", "-k", "5", "--json")
+def test_recommend_json_shape_excludes_seen(run_cli, runs):
+    code, out, _ = run_cli("recommend", str(runs / "popularity"), "--user", "1", "-k", "5", "--json")
     assert code == 0
     res = json.loads(out)
     assert res["user"] == "1"
@@ -56,37 +50,37 @@ def test_recommend_json_shape_excludes_seen(capsys, runs):
     assert all(isinstance(it["title"], str) for it in res["items"])
 
 
-def test_recommend_unknown_user_is_a_clear_error(capsys, runs):
-    code, _, err = run_cli(capsys, "recommend", str(runs / "mf"), "--user", "nobody")
+def test_recommend_unknown_user_is_a_clear_error(run_cli, runs):
+    code, _, err = run_cli("recommend", str(runs / "mf"), "--user", "nobody")
     assert code == 2
     assert "error: unknown user 'nobody'" in err
 
 
-def test_train_bad_set_key(capsys, tmp_path, data_home):
-    code, _, err = run_cli(capsys, "train", "--data", "ml-100k", "--model", "mf", "--set", "epochz=3",
+def test_train_bad_set_key(run_cli, tmp_path, data_home):
+    code, _, err = run_cli("train", "--data", "ml-100k", "--model", "mf", "--set", "epochz=3",
                            "--out", str(tmp_path / "r"))
     assert code == 2
     assert "unknown key 'epochz'" in err
     assert not (tmp_path / "r").exists()
 
 
-def test_train_unknown_model_and_dataset(capsys, tmp_path, data_home):
-    code, _, err = run_cli(capsys, "train", "--data", "ml-100k", "--model", "nope", "--out", str(tmp_path / "r"))
+def test_train_unknown_model_and_dataset(run_cli, tmp_path, data_home):
+    code, _, err = run_cli("train", "--data", "ml-100k", "--model", "nope", "--out", str(tmp_path / "r"))
     assert code == 2 and "unknown model 'nope'" in err and "mf" in err
-    code, _, err = run_cli(capsys, "train", "--data", str(tmp_path / "missing"), "--model", "mf",
+    code, _, err = run_cli("train", "--data", str(tmp_path / "missing"), "--model", "mf",
                            "--out", str(tmp_path / "r"))
     assert code == 2 and "missing" in err
 
 
-def test_evaluate_missing_run(capsys, tmp_path):
-    code, _, err = run_cli(capsys, "evaluate", str(tmp_path / "norun"))
+def test_evaluate_missing_run(run_cli, tmp_path):
+    code, _, err = run_cli("evaluate", str(tmp_path / "norun"))
     assert code == 2 and "does not exist" in err
 
 
-def test_config_file_and_set_precedence(capsys, tmp_path, data_home):
+def test_config_file_and_set_precedence(run_cli, tmp_path, data_home):
     cfg = tmp_path / "c.toml"
     cfg.write_text('[model]\nname = "itemknn"\nk = 20\n[data]\nsplit = "given:u2"\n')
-    code, out, _ = run_cli(capsys, "train", "--data", "ml-100k", "--config", str(cfg), "--set", "k=30",
+    code, out, _ = run_cli("train", "--data", "ml-100k", "--config", str(cfg), "--set", "k=30",
                            "--out", str(tmp_path / "r"), "--quiet", "--json")
     assert code == 0
     res = json.loads(out)

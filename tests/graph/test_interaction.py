@@ -34,3 +34,22 @@ def test_torch_matrices_propagate_like_scipy():
     u = torch.randn(4, 3)
     np.testing.assert_allclose((g.norm_ui @ v).numpy(), g.norm @ v.numpy(), rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose((g.norm_iu @ u).numpy(), g.norm.T @ u.numpy(), rtol=1e-5, atol=1e-6)
+
+
+def test_propagation_gradients_match_autograd_of_the_dense_product():
+    rng = np.random.default_rng(2)
+    r = sp.csr_matrix((rng.random((5, 7)) < 0.4).astype(np.float32))
+    g = InteractionGraph(r, item_item=sp.csr_matrix(rng.random((7, 7)).astype(np.float32)))
+    dense = torch.as_tensor(g.norm.toarray())
+    s_dense = g.item_item_t.to_dense()
+    v = torch.randn(7, 3, requires_grad=True)
+    u = torch.randn(5, 3, requires_grad=True)
+    w1, w2, w3 = torch.randn(5, 3), torch.randn(7, 3), torch.randn(7, 3)
+    ((g.users_from_items(v) * w1).sum() + (g.items_from_users(u) * w2).sum()
+     + (g.items_from_items(v) * w3).sum()).backward()
+    v2 = v.detach().clone().requires_grad_()
+    u2 = u.detach().clone().requires_grad_()
+    ((dense @ v2 * w1).sum() + (dense.T @ u2 * w2).sum() + (s_dense @ v2 * w3).sum()).backward()
+    torch.testing.assert_close(v.grad, v2.grad)
+    torch.testing.assert_close(u.grad, u2.grad)
+    torch.testing.assert_close(s_dense.sum(1), torch.ones(7))  # rows of S sum to 1
