@@ -29,35 +29,6 @@ from semrec.train.losses import bpr_loss, l2_penalty
 Perturb = Callable[[torch.Tensor], torch.Tensor]
 
 
-class _SparseMatmul(torch.autograd.Function):
-    """``y = A @ x`` for a constant sparse CSR ``A`` whose transpose is already built.
-
-    Backward is ``∂L/∂x = Aᵀ @ ∂L/∂y`` with the precomputed CSR ``Aᵀ``. Autograd through
-    ``torch.sparse.mm`` would instead multiply by ``A.t()`` (a CSC view), which on CPU
-    is several times slower than the forward product (see ``benchmarks/profile_epoch.py``).
-    No gradient flows to ``A``.
-    """
-
-    @staticmethod
-    def forward(ctx, a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-        ctx.a_t = a_t
-        return torch.sparse.mm(a, x)
-
-    @staticmethod
-    def backward(ctx, grad: torch.Tensor) -> tuple[None, None, torch.Tensor | None]:
-        grad_x = torch.sparse.mm(ctx.a_t, grad) if ctx.needs_input_grad[2] else None
-        return None, None, grad_x
-
-
-def sparse_matmul(a: torch.Tensor, a_t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
-    """``A @ x`` ``(n_rows, d)`` for sparse ``A`` ``(n_rows, n_cols)`` and ``x`` ``(n_cols, d)``;
-    the backward multiplies by the given ``a_t = Aᵀ`` ``(n_cols, n_rows)`` instead of
-    transposing ``A``. Falls back to ``torch.sparse.mm`` when ``A`` itself needs a gradient."""
-    if a.requires_grad:
-        return torch.sparse.mm(a, x)
-    return _SparseMatmul.apply(a, a_t, x)
-
-
 def propagate_layers(
     graph: InteractionGraph,
     user_emb: torch.Tensor,
@@ -69,7 +40,8 @@ def propagate_layers(
 
     ``U⁽ˡ⁺¹⁾ = R̂ V⁽ˡ⁾`` and ``V⁽ˡ⁺¹⁾ = R̂ᵀ U⁽ˡ⁾`` as explicit sparse products with
     ``graph.norm_ui`` ``(n_users, n_items)`` and ``graph.norm_iu`` ``(n_items, n_users)``;
-    the backward of each product uses the other matrix (:func:`sparse_matmul`).
+    the backward of each product uses the other matrix
+    (:meth:`InteractionGraph.users_from_items`, :meth:`InteractionGraph.items_from_users`).
 
     Args:
         graph: the training graph.
@@ -94,8 +66,8 @@ def propagate_layers(
     u, v = user_emb, item_emb
     for _ in range(layers):
         u, v = (
-            sparse_matmul(graph.norm_ui, graph.norm_iu, v),  # (n_users, d)
-            sparse_matmul(graph.norm_iu, graph.norm_ui, u),  # (n_items, d)
+            graph.users_from_items(v),  # R̂ V (n_users, d)
+            graph.items_from_users(u),  # R̂ᵀ U (n_items, d)
         )
         if perturb is not None:
             u, v = perturb(u), perturb(v)
