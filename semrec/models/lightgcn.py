@@ -17,13 +17,13 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.mf import (
+    batch_l2,
     bpr_scores,
     check_non_negative,
     check_positive,
     init_embedding,
-    neg_items_2d,
 )
-from semrec.train.losses import bpr_loss, l2_penalty
+from semrec.train.losses import bpr_loss
 
 #: ``perturb(x)`` returns a perturbed copy of one layer's ``(n, d)`` output.
 Perturb = Callable[[torch.Tensor], torch.Tensor]
@@ -154,10 +154,5 @@ class LightGCN(TrainableModel):
         users, items = self(graph)  # (n_users, d), (n_items, d)
         pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
         bpr = bpr_loss(pos, neg)
-        l2 = l2_penalty(
-            self.user_emb(batch.users),  # (B, d)
-            self.item_emb(batch.pos_items),  # (B, d)
-            self.item_emb(neg_items_2d(batch)),  # (B, n_neg, d)
-            batch_size=int(batch.users.shape[0]),
-        )
+        l2 = batch_l2(self.user_emb.weight, self.item_emb.weight, batch)  # ego embeddings
         return {"loss": bpr + self.reg * l2, "bpr": bpr.detach(), "l2": l2.detach()}

@@ -62,6 +62,19 @@ def neg_items_2d(batch: Batch) -> torch.Tensor:
     return neg.unsqueeze(1) if neg.dim() == 1 else neg  # (B, n_neg)
 
 
+def batch_l2(user_emb: torch.Tensor, item_emb: torch.Tensor, batch: Batch) -> torch.Tensor:
+    """:func:`~semrec.train.losses.l2_penalty` of a BPR batch's rows of ``user_emb``
+    ``(n_users, d)`` and ``item_emb`` ``(n_items, d)``: its users, positives and
+    negatives, divided by the batch size ``B`` — LightGCN's regulariser when the
+    tables are the layer-0 ("ego") embeddings."""
+    return l2_penalty(
+        user_emb[batch.users],  # (B, d)
+        item_emb[batch.pos_items],  # (B, d)
+        item_emb[neg_items_2d(batch)],  # (B, n_neg, d)
+        batch_size=int(batch.users.shape[0]),
+    )
+
+
 def bpr_scores(
     user_emb: torch.Tensor, item_emb: torch.Tensor, batch: Batch
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -109,8 +122,5 @@ class MF(TrainableModel):
         users, items = self(graph)
         pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
         bpr = bpr_loss(pos, neg)
-        l2 = l2_penalty(
-            users[batch.users], items[batch.pos_items], items[neg_items_2d(batch)],
-            batch_size=int(batch.users.shape[0]),
-        )
+        l2 = batch_l2(users, items, batch)
         return {"loss": bpr + self.reg * l2, "bpr": bpr.detach(), "l2": l2.detach()}

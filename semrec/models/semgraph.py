@@ -36,6 +36,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -43,7 +44,7 @@ from torch import nn
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
-from semrec.models.mf import bpr_scores, init_embedding, neg_items_2d
+from semrec.models.mf import batch_l2, bpr_scores, init_embedding
 from semrec.models.xsimgcl import sign_aligned_noise
 from semrec.train.losses import bpr_loss, info_nce, l2_penalty, mse_loss
 
@@ -285,8 +286,7 @@ class SemGraph(TrainableModel):
         else:
             pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
             sup_main = bpr_loss(pos, neg)
-            l2 = l2_penalty(self.user_emb(batch.users), self.item_emb(batch.pos_items),
-                            self.item_emb(neg_items_2d(batch)), batch_size=bsz)
+            l2 = batch_l2(self.user_emb.weight, self.item_emb.weight, batch)
         sup = sup_main + self.reg * l2
         terms = {"sup": sup.detach(), "l2": l2.detach()}
         if self.alpha < 1:
@@ -307,7 +307,7 @@ class SemGraph(TrainableModel):
         return self.rating_mean + self.user_bias(u).squeeze(-1) + self.item_bias(i).squeeze(-1) + dot
 
     @torch.no_grad()
-    def predict_ratings(self, users, items, graph: InteractionGraph) -> "np.ndarray":
+    def predict_ratings(self, users, items, graph: InteractionGraph) -> np.ndarray:
         """Predicted ratings for aligned arrays of user and item indices."""
         dev = self.user_emb.weight.device
         u_all, i_all = self(graph)

@@ -39,13 +39,13 @@ from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.lightgcn import propagate_layers
 from semrec.models.mf import (
+    batch_l2,
     bpr_scores,
     check_non_negative,
     check_positive,
     init_embedding,
-    neg_items_2d,
 )
-from semrec.train.losses import bpr_loss, info_nce, l2_penalty
+from semrec.train.losses import bpr_loss, info_nce
 
 
 def sign_aligned_noise(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -162,12 +162,7 @@ class XSimGCL(TrainableModel):
         users, items, users_cl, items_cl = self.views(graph)
         pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
         bpr = bpr_loss(pos, neg)
-        l2 = l2_penalty(
-            self.user_emb(batch.users),  # (B, d)
-            self.item_emb(batch.pos_items),  # (B, d)
-            self.item_emb(neg_items_2d(batch)),  # (B, n_neg, d)
-            batch_size=int(batch.users.shape[0]),
-        )
+        l2 = batch_l2(self.user_emb.weight, self.item_emb.weight, batch)  # ego embeddings
         u = torch.unique(batch.users)  # (B_u,)
         i = torch.unique(batch.pos_items)  # (B_i,)
         ssl = info_nce(users[u], users_cl[u], self.temperature) + info_nce(

@@ -13,7 +13,6 @@ its trained text adapter into the graph space first.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 

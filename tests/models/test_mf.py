@@ -7,50 +7,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch
 from semrec.models.mf import MF, MFConfig
-
-
-
-
-def two_communities(size: int = 6, per_user: int = 4) -> sp.csr_matrix:
-    """Users ``c*size + j`` like items ``c*size + (j..j+per_user-1) mod size``, c in {0, 1}."""
-    rows = [c * size + j for c in range(2) for j in range(size) for _ in range(per_user)]
-    cols = [c * size + (j + t) % size for c in range(2) for j in range(size) for t in range(per_user)]
-    return sp.csr_matrix((np.ones(len(rows), np.float32), (rows, cols)), shape=(2 * size, 2 * size))
-
-
-def train_steps(model, graph, steps=50, batch_size=32, lr=0.05, seed=0) -> list[float]:
-    """Adam on uniform positives and uniform negatives (redrawn where positive)."""
-    gen = torch.Generator().manual_seed(seed)
-    coo = graph.train.tocoo()
-    users, items = torch.as_tensor(coo.row).long(), torch.as_tensor(coo.col).long()
-    dense = torch.as_tensor(graph.train.toarray())
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    losses = []
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(len(users), (batch_size,), generator=gen)
-        neg = torch.randint(graph.n_items, (batch_size, 1), generator=gen)
-        while (bad := dense[users[idx], neg[:, 0]] > 0).any():
-            neg[bad, 0] = torch.randint(graph.n_items, (int(bad.sum()),), generator=gen)
-        out = model.loss(Batch(users[idx], items[idx], neg), graph)
-        opt.zero_grad()
-        out["loss"].backward()
-        opt.step()
-        losses.append(out["loss"].item())
-    return losses
-
-
-def in_community_auc(scores: torch.Tensor, train: sp.csr_matrix, size: int = 6) -> float:
-    """Share of (unseen in-community, other-community) item pairs, over all users, in
-    which the in-community item scores higher."""
-    ok = total = 0
-    for u in range(scores.shape[0]):
-        c = u // size
-        inside = [i for i in range(c * size, (c + 1) * size) if train[u, i] == 0]
-        outside = [i for i in range(scores.shape[1]) if i // size != c]
-        ok += int((scores[u, inside][:, None] > scores[u, outside][None, :]).sum())
-        total += len(inside) * len(outside)
-    return ok / total
+from toy_graphs import in_community_auc, train_steps, two_communities
 
 
 def test_loss_by_hand():

@@ -3,7 +3,6 @@ import pytest
 import scipy.sparse as sp
 import torch
 
-from semrec.data.dataset import Interactions
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.semgraph import SemGraph, SemGraphConfig, _segment_softmax, edge_attention_propagate
 from semrec.train.loop import TrainConfig, fit, seed_everything

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 import re
 
-import numpy as np
 import pandas as pd
 import pytest
 
 from semrec.data.dataset import Dataset
-from semrec.errors import DataError, SemrecError
+from semrec.errors import SemrecError
 from semrec.text.build import item_texts, user_texts
 
 #: Signs of a field dropped badly: empty brackets, a label without value, doubled
