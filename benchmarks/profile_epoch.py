@@ -55,7 +55,6 @@ def copy_bandwidth(n: int = 256 * 2**20) -> float:
     src = torch.ones(n, dtype=torch.float32)
     dst = torch.empty_like(src)
     t = median_time(lambda: dst.copy_(src), repeats=5, warmup=1)
-    del src, dst
     return 2 * 4 * n / t
 
 
@@ -150,7 +149,7 @@ def main() -> None:
           "achieved GB/s (worst model) | of bound |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name, a, x in (("norm_ui @ V", a_ui, v_in), ("norm_iu @ U", a_iu, u_in)):
-        s = median_time(lambda: torch.sparse.mm(a, x))
+        s = median_time(lambda a=a, x=x: torch.sparse.mm(a, x))
         worst, best = product_bytes(a, d)
         print(f"| {name} | {tuple(a.shape)} | {a._nnz()} | {s:.4f} | {worst / 1e6:.0f} / {best / 1e6:.0f} | "
               f"{worst / bw:.4f} / {best / bw:.4f} | {worst / s / 1e9:.2f} | {worst / bw / s:.0%} |")

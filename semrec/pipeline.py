@@ -2,26 +2,28 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from semrec.artifacts.run import save_run, staging
-from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml
-from semrec.data.dataset import Dataset
 import numpy as np
 import torch
 
-from semrec.data.dataset import Interactions
+from semrec.artifacts.run import save_run, staging
+from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml
+from semrec.data.dataset import Dataset, Interactions
 from semrec.data.load import load_dataset
-from semrec.graph.interaction import InteractionGraph
-from semrec.models.semantic import SemanticModel
-from semrec.text.features import TextFeatures, text_features
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError
+from semrec.evaluate.cold import cold_sections
 from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
+from semrec.graph.interaction import InteractionGraph
 from semrec.models import catalog
 from semrec.models.base import FittedModel, Scorer
+from semrec.models.semantic import SemanticModel
+from semrec.text.build import effective_template
+from semrec.text.features import TextFeatures, text_features
 from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything
 from semrec.train.plots import learning_curve
 
@@ -151,10 +153,12 @@ def train_and_save(
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
         if config.train.task == "rating" and hasattr(model, "predict_ratings"):
             test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "test"))
+        cold = cold_sections(scorer, split, ks=DEFAULT_KS)
         eval_s = time.perf_counter() - t1
         n_test_users = int(test.pop("n_users", 0))
         metrics = {
             "test": test,
+            **cold,
             "n_test_users": n_test_users,
             "fit_s": fit_s,
             "eval_s": eval_s,
@@ -172,7 +176,13 @@ def train_and_save(
             train_config=config.train,
             split=split,
             scorer=scorer,
-            dataset={"name": dataset.name, "path": str(dataset.path) if dataset.path else None},
+            dataset={
+                "name": dataset.name,
+                "path": str(dataset.path) if dataset.path else None,
+                # how item and user text was written, so new items and profiles read the same
+                "item_template": effective_template(dataset.items, dataset.item_template),
+                "user_template": effective_template(dataset.users, dataset.user_template),
+            },
             titles=dataset.item_titles(),
             metrics=metrics,
             text=features,

@@ -70,3 +70,35 @@ def toy_split():
 def make_community_split():
     """The :func:`community_split` builder, for tests that need variations."""
     return community_split
+
+
+SCIFI = ["Starship voyage to a distant galaxy", "Alien invasion of a space station", "Robots rebel on Mars",
+         "Time machine adventure across centuries", "Astronauts lost near a black hole",
+         "Laser battle between star fleets", "Colony ship wakes up in deep space", "Android detective on the moon"]
+COOKING = ["Baking sourdough bread at home", "Italian pasta and tomato sauce", "Grilling vegetables in summer",
+           "French pastry and croissants", "Quick vegetarian curry recipes", "Chocolate cake for birthdays",
+           "Slow-cooked beef stew", "Fresh salads with citrus dressing"]
+
+
+@pytest.fixture(scope="session")
+def books(tmp_path_factory) -> Path:
+    """A generic dataset folder with a known answer: users u0-u19 read sci-fi (items
+    b0-b7), users u20-u39 read cooking (b8-b15); the item titles say which is which,
+    and the users' occupations (astronomers and engineers, chefs and cooks) hint at it."""
+    import numpy as np
+    import pandas as pd
+
+    root = tmp_path_factory.mktemp("books")
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(40):
+        pool = range(0, 8) if u < 20 else range(8, 16)
+        for i in rng.choice(list(pool), size=6, replace=False):
+            rows.append((f"u{u}", f"b{i}", 1_000 + len(rows)))
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(root / "interactions.csv", index=False)
+    pd.DataFrame({"item_id": [f"b{i}" for i in range(16)], "title": SCIFI + COOKING}).to_csv(
+        root / "items.csv", index=False)
+    jobs = ["astronomer", "rocket engineer"] * 10 + ["pastry chef", "restaurant cook"] * 10
+    pd.DataFrame({"user_id": [f"u{u}" for u in range(40)], "occupation": jobs}).to_csv(
+        root / "users.csv", index=False)
+    return root

@@ -24,10 +24,11 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,7 +46,7 @@ from semrec.models.base import EmbeddingScorer, FittedModel, Scorer
 from semrec.train.loop import TrainConfig
 
 RUN_FORMAT = 1
-PARTS = ("train", "valid", "test")
+PARTS = ("train", "valid", "test", "support")  # support: only in cold-user splits
 
 
 @contextmanager
@@ -78,15 +79,18 @@ def _write_json(path: Path, obj: Any) -> None:
 def _split_tensors(split: Split) -> dict[str, torch.Tensor]:
     out: dict[str, torch.Tensor] = {}
     for part in PARTS:
-        inter: Interactions = getattr(split, part)
+        inter: Interactions | None = getattr(split, part)
+        if inter is None:
+            continue
         out[f"{part}.users"] = torch.tensor(np.asarray(inter.users, dtype=np.int64))
         out[f"{part}.items"] = torch.tensor(np.asarray(inter.items, dtype=np.int64))
         if inter.ratings is not None:
             out[f"{part}.ratings"] = torch.tensor(np.asarray(inter.ratings, dtype=np.float32))
         if inter.timestamps is not None:
             out[f"{part}.timestamps"] = torch.tensor(np.asarray(inter.timestamps, dtype=np.int64))
-    if split.cold_items is not None:
-        out["cold_items"] = torch.tensor(np.asarray(split.cold_items, dtype=np.int64))
+    for name in ("cold_items", "cold_users"):
+        if getattr(split, name) is not None:
+            out[name] = torch.tensor(np.asarray(getattr(split, name), dtype=np.int64))
     return out
 
 
@@ -167,6 +171,7 @@ class Run:
     model: Any
     scorer: Scorer
     _seen: Any = field(default=None, repr=False)
+    _train: Any = field(default=None, repr=False)
 
     @property
     def text_encoder(self) -> dict[str, Any] | None:
@@ -186,10 +191,17 @@ class Run:
     def items(self) -> IdMap:
         return self.split.items
 
+    def train_matrix(self):
+        """CSR ``(n_users, n_items)`` of the training interactions (cached)."""
+        if self._train is None:
+            self._train = self.split.matrix("train")
+        return self._train
+
     def seen(self):
-        """CSR ``(n_users, n_items)`` of every interaction the run knows (train+valid+test)."""
+        """CSR ``(n_users, n_items)`` of every interaction the run knows
+        (train+valid+test, and the cold users' support)."""
         if self._seen is None:
-            self._seen = self.split.matrix("train+valid+test")
+            self._seen = self.split.matrix("train+valid+test+support")
         return self._seen
 
 
@@ -221,15 +233,12 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
     tensors = load_file(str(_require(path, "split.safetensors")))
     parts = {}
     for part in PARTS:
-        get = lambda k: tensors[f"{part}.{k}"].numpy() if f"{part}.{k}" in tensors else None  # noqa: E731
-        parts[part] = Interactions(get("users"), get("items"), get("ratings"), get("timestamps"))
-    split = Split(
-        spec=info["split"],
-        users=IdMap(ids["users"]),
-        items=IdMap(ids["items"]),
-        cold_items=tensors["cold_items"].numpy() if "cold_items" in tensors else None,
-        **parts,
-    )
+        if f"{part}.users" in tensors:
+            cols = [tensors.get(f"{part}.{k}") for k in ("users", "items", "ratings", "timestamps")]
+            parts[part] = Interactions(*(None if c is None else c.numpy() for c in cols))
+    optional = {name: tensors[name].numpy() for name in ("cold_items", "cold_users") if name in tensors}
+    split = Split(spec=info["split"], users=IdMap(ids["users"]), items=IdMap(ids["items"]),
+                  **optional, **parts)
     state = load_file(str(_require(path, "model.safetensors")))
     model = catalog.build(model_name, split.n_users, split.n_items, model_config, state)
     model.load_state_dict(state)
@@ -237,7 +246,12 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         scorer: Scorer = model
     else:
         emb = load_file(str(_require(path, "embeddings.safetensors")))
-        scorer = EmbeddingScorer(emb["user_emb"].to(device), emb["item_emb"].to(device))
+        train = split.matrix("train")
+        scorer = EmbeddingScorer(
+            emb["user_emb"].to(device), emb["item_emb"].to(device),
+            item_degree=torch.as_tensor(train.getnnz(axis=0), device=device),
+            trained_users=torch.as_tensor(train.getnnz(axis=1) > 0, device=device),
+        ).calibrate_fold_in(train)
     titles_path = path / "titles.json"
     titles = json.loads(titles_path.read_text(encoding="utf-8")) if titles_path.is_file() else {}
     metrics_path = path / "metrics.json"

@@ -10,6 +10,9 @@ Spec strings (the ``--split`` option):
 ``leave-one-out``           per user: last interaction test, second-to-last validation
 ``cold-items:0.2[/0.1]``    a fraction of items held out entirely; their interactions are the
                             test set (a second fraction, default half the first, validates)
+``cold-users:0.1[/5]``      a fraction of users (among those with more than N = 5
+                            interactions) held out of training; their first N interactions
+                            (by time) are the ``support`` given at test time, the rest is test
 =========================  ==================================================================
 
 Ids are mapped here, once: users and items seen in training get the first indices;
@@ -30,6 +33,7 @@ from semrec.data.idmap import IdMap
 from semrec.errors import ConfigError, DataError
 
 DEFAULT_VALID_FRACTION = 0.1
+DEFAULT_SUPPORT = 5  # cold-users: interactions a held-out user shows at test time
 
 
 @dataclass
@@ -44,6 +48,9 @@ class Split:
     test: Interactions
     cold_items: np.ndarray | None = None  # internal indices held out of training
     notes: list[str] = field(default_factory=list)
+    #: Interactions never trained on but known at test time: a cold user's first few.
+    support: Interactions | None = None
+    cold_users: np.ndarray | None = None  # internal indices of users held out of training
 
     @property
     def n_users(self) -> int:
@@ -54,10 +61,27 @@ class Split:
         return len(self.items)
 
     def matrix(self, part: str, values: str = "ones") -> sp.csr_matrix:
-        """CSR ``(n_users, n_items)`` of ``train``, ``valid``, ``test`` or ``train+valid``."""
+        """CSR ``(n_users, n_items)`` of ``train``, ``valid``, ``test``, ``support`` or a
+        ``+``-joined list such as ``train+valid``; an absent ``support`` is empty."""
         parts = [getattr(self, p) for p in part.split("+")]
+        parts = [p for p in parts if p is not None] or [self.train.take(np.zeros(0, dtype=np.int64))]
         inter = parts[0] if len(parts) == 1 else Interactions.concat(parts)
         return inter.csr(self.n_users, self.n_items, values)
+
+    def history(self, part: str) -> sp.csr_matrix:
+        """What is known of every user when ``part`` (``valid`` or ``test``) is predicted:
+        ``train`` for validation; ``train+valid`` and the cold users' ``support`` for test."""
+        if part == "valid":
+            return self.matrix("train")
+        if part == "test":
+            return self.matrix("train+valid+support")
+        raise ValueError(f"part must be 'valid' or 'test', got '{part}'")
+
+    def cold_test_items(self) -> np.ndarray | None:
+        """Held-out items that occur in the test part (sorted), or ``None``."""
+        if self.cold_items is None:
+            return None
+        return np.intersect1d(self.cold_items, self.test.items)
 
 
 # --------------------------------------------------------------------------- parsing
@@ -65,9 +89,10 @@ class Split:
 
 @dataclass(frozen=True)
 class SplitSpec:
-    kind: str  # given | random | temporal | leave-one-out | cold-items
+    kind: str  # given | random | temporal | leave-one-out | cold-items | cold-users
     name: str | None = None
     fractions: tuple[float, ...] = ()
+    support: int = 0  # cold-users: interactions given at test time
 
     @staticmethod
     def parse(spec: str) -> SplitSpec:
@@ -93,9 +118,20 @@ class SplitSpec:
                     f"split '{spec}': expected cold-items:TEST[/VALID] with fractions summing below 1"
                 )
             return SplitSpec(kind, fractions=fr)
+        if kind == "cold-users":
+            fraction, _, support = (arg or "0.1").partition("/")
+            (fr,) = _fractions(spec, fraction, 1)
+            if not 0 < fr < 1:
+                raise ConfigError(f"split '{spec}': the cold-user fraction must lie strictly between 0 and 1")
+            if support and not support.isdigit():
+                raise ConfigError(f"split '{spec}': expected cold-users:FRACTION[/N] with N a whole number")
+            n = int(support or DEFAULT_SUPPORT)
+            if n < 1:
+                raise ConfigError(f"split '{spec}': N (interactions given at test time) must be at least 1")
+            return SplitSpec(kind, fractions=(fr,), support=n)
         raise ConfigError(
             f"unknown split '{spec}': expected given[:NAME], random:A/B/C, temporal:A/B/C, "
-            "leave-one-out or cold-items:F"
+            "leave-one-out, cold-items:F or cold-users:F[/N]"
         )
 
 
@@ -150,6 +186,9 @@ def make_split(dataset: Dataset, spec: str = "given", seed: int = 0) -> Split:
             part = np.where(pos >= count - n_test, 2, np.where(pos >= count - n_test - n_valid, 1, 0))
         return _assemble(spec, dataset, inter[part == 0], inter[part == 1], inter[part == 2], notes)
 
+    if parsed.kind == "cold-users":
+        return _cold_users(spec, dataset, inter, parsed, rng, notes)
+
     # cold-items
     f_test, f_valid = parsed.fractions
     item_ids = pd.unique(inter["item_id"])
@@ -168,6 +207,36 @@ def make_split(dataset: Dataset, spec: str = "given", seed: int = 0) -> Split:
     return _assemble(
         spec, dataset, train, inter[is_valid], inter[is_test], notes, cold=test_items | valid_items
     )
+
+
+def _cold_users(
+    spec: str, dataset: Dataset, inter: pd.DataFrame, parsed: SplitSpec, rng: np.random.Generator,
+    notes: list[str],
+) -> Split:
+    """Hold out a fraction of the users with more than N interactions: their first N
+    (by time) become ``support``, the rest ``test``; everyone else trains, with
+    validation carved from their interactions."""
+    n = parsed.support
+    counts = inter["user_id"].value_counts()
+    eligible = counts.index[counts > n].to_numpy()
+    n_cold = int(round(len(eligible) * parsed.fractions[0]))
+    if n_cold < 1:
+        raise ConfigError(
+            f"split '{spec}': no user of '{dataset.name}' is held out: {len(eligible)} users have more "
+            f"than {n} interactions; raise the fraction or lower N"
+        )
+    cold = set(eligible[rng.permutation(len(eligible))[:n_cold]])
+    is_cold = inter["user_id"].isin(cold).to_numpy()
+    order = _order(inter, "temporal", rng, notes)
+    pos, _ = _rank_in_user(inter["user_id"].to_numpy(), order)
+    warm_train, valid = _carve(inter[~is_cold], DEFAULT_VALID_FRACTION, rng)
+    notes.append(
+        f"cold users: {n_cold} of {inter['user_id'].nunique()} users held out of training; "
+        f"their first {n} interactions are given at test time"
+    )
+    split = _assemble(spec, dataset, warm_train, valid, inter[is_cold & (pos >= n)], notes,
+                      cold_users=(cold, inter[is_cold & (pos < n)]))
+    return split
 
 
 def _positives(inter: pd.DataFrame, threshold: float | None) -> pd.DataFrame:
@@ -235,10 +304,13 @@ def _assemble(
     test: pd.DataFrame,
     notes: list[str],
     cold: set[str] | None = None,
+    cold_users: tuple[set[str], pd.DataFrame] | None = None,
 ) -> Split:
     if train.empty:
         raise DataError(f"split '{spec}' of '{dataset.name}' leaves no training interactions")
     users = IdMap(pd.unique(train["user_id"]))
+    cold_user_ids = sorted(cold_users[0], key=_natural) if cold_users else []
+    users.add(cold_user_ids)
     items = IdMap(pd.unique(train["item_id"]))
     cold_ids = sorted(cold or (), key=_natural)
     items.add(cold_ids)
@@ -276,6 +348,7 @@ def _assemble(
     tr_items = np.arange(0)
     tr = convert(train, "train")
     tr_items = np.unique(tr.items)
+    support = None if cold_users is None else convert(cold_users[1], "support")
     return Split(
         spec=spec,
         users=users,
@@ -285,6 +358,8 @@ def _assemble(
         test=convert(test, "test"),
         cold_items=cold_idx,
         notes=notes,
+        support=support,
+        cold_users=users.indices(cold_user_ids).astype(np.int64) if cold_users else None,
     )
 
 

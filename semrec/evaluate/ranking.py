@@ -37,7 +37,8 @@ from semrec.models.base import Scorer
 from semrec.models.topk import topk
 
 #: Evaluated part -> the part whose items are the user's known history.
-HISTORY_OF = {"test": "train+valid", "valid": "train"}
+#: What a user's history is when each part is predicted (see :meth:`Split.history`).
+HISTORY_OF = {"test": "train+valid+support", "valid": "train"}
 
 #: Bytes per score entry: scores are budgeted as a float32 ``(B, n_items)`` matrix.
 _SCORE_BYTES = 4
@@ -63,6 +64,7 @@ def evaluate_ranking(
     batch_size: int | None = None,
     memory_budget_mb: float = 512,
     candidates: np.ndarray | torch.Tensor | None = None,
+    users: np.ndarray | None = None,
 ) -> dict[str, float]:
     """Full-ranking metrics of ``scorer`` on ``split``'s ``part``.
 
@@ -87,6 +89,8 @@ def evaluate_ranking(
             (cold-item evaluation ranks over ``split.cold_items``), the relevant items of
             a user are the part's items among the candidates, and users without any are
             skipped. ``None`` (default): all items.
+        users: user indices; when given, only these users are evaluated (e.g. users with
+            few training interactions). ``None`` (default): every user with a relevant item.
 
     Returns:
         ``recall@K``, ``ndcg@K``, ``precision@K``, ``hit@K``, ``mrr@K`` and ``coverage@K``
@@ -112,7 +116,7 @@ def evaluate_ranking(
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
 
     target = split.matrix(part)  # (n_users, n_items) CSR, relevant items
-    history = split.matrix(HISTORY_OF[part])  # (n_users, n_items) CSR, excluded items
+    history = split.history(part)  # (n_users, n_items) CSR, excluded items
     cand: np.ndarray | None = None
     n_catalogue = n_items
     if candidates is not None:
@@ -123,9 +127,13 @@ def evaluate_ranking(
         n_catalogue = int(cand.shape[0])
     target.sort_indices()
     n_relevant_all = np.diff(target.indptr)  # (n_users,)
+    chosen = users
     users = np.flatnonzero(n_relevant_all)  # (N,) increasing
+    if chosen is not None:
+        users = np.intersect1d(users, np.asarray(chosen, dtype=np.int64))
     if users.size == 0:
         where = " among the candidates" if candidates is not None else ""
+        where += " among the chosen users" if chosen is not None else ""
         raise ValueError(f"no user has an item in part '{part}'{where}: nothing to evaluate")
 
     # Relevant (user, item) pairs as sorted keys user * n_items + item: a top-K entry

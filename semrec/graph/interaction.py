@@ -139,6 +139,11 @@ class InteractionGraph:
         return self.item_item_t.to_sparse_coo().t().to_sparse_csr()
 
     @cached_property
+    def user_degree(self) -> torch.Tensor:
+        """Training interactions per user ``(n_users,)`` (0: a cold user)."""
+        return torch.as_tensor(np.asarray(self.train.getnnz(axis=1)), device=self.device)
+
+    @cached_property
     def item_degree(self) -> torch.Tensor:
         """Training interactions per item ``(n_items,)`` (0: a cold item)."""
         return torch.as_tensor(np.asarray(self.train.getnnz(axis=0)), device=self.device)

@@ -39,18 +39,87 @@ class Scorer(Protocol):
 
 @dataclass
 class EmbeddingScorer:
-    """Inner-product scores of final embeddings: ``s(u, i) = <U_u, V_i>``."""
+    """Inner-product scores of final embeddings: ``s(u, i) = <U_u, V_i>``.
+
+    Users without a trained vector (no training interaction: ``item_degree`` given and
+    ``trained_users[u]`` false) are folded in from their history row instead, see
+    :meth:`fold_in`, so a cold user is scored from what they did, not from noise.
+    """
 
     user_emb: torch.Tensor  # (n_users, d)
     item_emb: torch.Tensor  # (n_items, d)
+    item_degree: torch.Tensor | None = None  # (n_items,) training interactions per item
+    trained_users: torch.Tensor | None = None  # (n_users,) bool: has a trained vector
+    fold_map: torch.Tensor | None = None  # (d + 1, d): calibration of fold-in, see calibrate_fold_in
 
     @property
     def n_items(self) -> int:
         return int(self.item_emb.shape[0])
 
-    def score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+    def fold_in(self, history: sp.csr_matrix) -> torch.Tensor:
+        """User vectors ``(B, d)`` from history rows ``(B, n_items)``, no training.
+
+        One LightGCN propagation step from the items to a new user ``u`` with items
+        ``N_u``: ``u = sum_{i in N_u} V_i / sqrt(|N_u| * d_i)``, ``d_i`` the item's
+        training degree (at least 1). The final item embeddings stand in for each
+        layer's, so this is the first-order answer, not the exact one; a row without
+        items gets the zero vector (scores 0: the caller falls back to popularity).
+        """
+        h = sp.csr_matrix(history, dtype=np.float32)
+        h.sum_duplicates()
+        h.data[:] = 1.0  # membership, whatever the stored values
+        n_u = np.asarray(h.sum(axis=1)).ravel()  # (B,)
+        deg = np.ones(self.n_items, dtype=np.float32)
+        if self.item_degree is not None:
+            deg = np.maximum(self.item_degree.detach().cpu().numpy().astype(np.float32), 1.0)
+        w = sp.diags(1.0 / np.sqrt(np.maximum(n_u, 1.0))) @ h @ sp.diags(1.0 / np.sqrt(deg))
+        coo = sp.coo_matrix(w)
+        wt = torch.sparse_coo_tensor(
+            torch.as_tensor(np.vstack([coo.row, coo.col]), dtype=torch.int64),
+            torch.as_tensor(coo.data, dtype=torch.float32),
+            size=coo.shape,
+            check_invariants=False,
+        ).to(self.item_emb.device)
+        f = torch.sparse.mm(wt, self.item_emb.float())  # (B, d)
+        if self.fold_map is None:
+            return f
+        return f @ self.fold_map[:-1] + self.fold_map[-1]
+
+    def calibrate_fold_in(self, train: sp.csr_matrix, ridge: float = 1.0) -> EmbeddingScorer:
+        """Fit the affine map ``u ≈ W f(N_u) + c`` from the folded-in vector of every
+        trained user to the vector training gave them (ridge regression, ``ridge`` on
+        ``W`` and ``c``), and apply it in :meth:`fold_in` from now on.
+
+        The raw one-step fold-in lacks what the layer mean and the training objective
+        add to a user (its layer-0 share, the popularity direction every user shares);
+        the map learns that from the users the model knows. Returns ``self``.
+        """
+        self.fold_map = None
+        users = np.flatnonzero(np.asarray(train.getnnz(axis=1)) > 0)
+        if len(users) < 2:
+            return self
+        f = self.fold_in(train[users]).float()  # (n, d)
+        x = torch.cat([f, torch.ones(len(users), 1, device=f.device)], dim=1)  # (n, d + 1)
+        y = self.user_emb[torch.as_tensor(users, device=self.user_emb.device)].float()  # (n, d)
+        a = x.T @ x + ridge * torch.eye(x.shape[1], device=x.device)
+        self.fold_map = torch.linalg.solve(a, x.T @ y)  # (d + 1, d)
+        return self
+
+    def user_vectors(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        """Trained vectors ``(B, d)``, folded in from ``history`` for untrained users."""
         idx = torch.as_tensor(users, dtype=torch.long, device=self.user_emb.device)
-        return self.user_emb[idx] @ self.item_emb.T  # (B, n_items)
+        vectors = self.user_emb[idx]
+        if self.trained_users is None:
+            return vectors
+        cold = ~self.trained_users.to(idx.device)[idx]  # (B,)
+        if bool(cold.any()):
+            rows = cold.cpu().numpy()
+            vectors = vectors.clone()
+            vectors[cold] = self.fold_in(history[np.flatnonzero(rows)]).to(vectors.dtype)
+        return vectors
+
+    def score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        return self.user_vectors(users, history) @ self.item_emb.T  # (B, n_items)
 
 
 class FittedModel(ABC):
@@ -118,4 +187,6 @@ class TrainableModel(nn.Module, ABC):
         self.eval()
         user_emb, item_emb = self(graph)
         self.train(was_training)
-        return EmbeddingScorer(user_emb.detach(), item_emb.detach())
+        scorer = EmbeddingScorer(user_emb.detach(), item_emb.detach(), graph.item_degree,
+                                 graph.user_degree > 0)
+        return scorer.calibrate_fold_in(graph.train)

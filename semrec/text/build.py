@@ -22,11 +22,17 @@ from semrec.data.dataset import Dataset
 from semrec.data.readers.common import default_template, render_table
 
 
-def _texts(table: pd.DataFrame | None, template: str | None, ids: Sequence[str]) -> list[str]:
+def effective_template(table: pd.DataFrame | None, template: str | None) -> str | None:
+    """The template texts are rendered with: the dataset's own, else the default over
+    the table's columns; ``None`` without a table."""
     if table is None:
-        return [""] * len(ids)
-    template = template if template is not None else default_template(list(table.columns))
-    if template is None:
+        return None
+    return template if template is not None else default_template(list(table.columns))
+
+
+def _texts(table: pd.DataFrame | None, template: str | None, ids: Sequence[str]) -> list[str]:
+    template = effective_template(table, template)
+    if table is None or template is None:
         return [""] * len(ids)
     rendered = render_table(template, table)  # indexed like table
     by_id = dict(zip(rendered.index.astype(str), rendered.astype(str)))

@@ -2,6 +2,7 @@
 and the semantic item–item graph. The one place the pipeline and the CLI get them."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +29,10 @@ class TextFeatures:
     knn: sp.csr_matrix | None = None  # (n_items, n_items) cosine of top-k neighbours
 
 
+@functools.lru_cache(maxsize=4)
 def load_encoder(config: TextConfig, progress: bool = True) -> TextEncoder:
+    """The encoder ``config`` names, loaded once per process (loading takes seconds;
+    a query is milliseconds). ``load_encoder.cache_clear()`` forgets loaded models."""
     return TextEncoder(
         config.encoder,
         batch_size=config.encode_batch_size,

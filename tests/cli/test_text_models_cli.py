@@ -1,32 +1,12 @@
 """Text models end to end through the CLI on a small generic folder with item text."""
 import json
 
-import numpy as np
-import pandas as pd
 import pytest
-
-SCIFI = ["Starship voyage to a distant galaxy", "Alien invasion of a space station", "Robots rebel on Mars",
-         "Time machine adventure across centuries", "Astronauts lost near a black hole",
-         "Laser battle between star fleets", "Colony ship wakes up in deep space", "Android detective on the moon"]
-COOKING = ["Baking sourdough bread at home", "Italian pasta and tomato sauce", "Grilling vegetables in summer",
-           "French pastry and croissants", "Quick vegetarian curry recipes", "Chocolate cake for birthdays",
-           "Slow-cooked beef stew", "Fresh salads with citrus dressing"]
 
 
 @pytest.fixture(scope="module")
-def folder(tmp_path_factory):
-    """Users 0-19 read sci-fi, users 20-39 read cooking; item text says which is which."""
-    root = tmp_path_factory.mktemp("books")
-    rng = np.random.default_rng(0)
-    rows = []
-    for u in range(40):
-        pool = range(0, 8) if u < 20 else range(8, 16)
-        for i in rng.choice(list(pool), size=6, replace=False):
-            rows.append((f"u{u}", f"b{i}", 1_000 + len(rows)))
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(root / "interactions.csv", index=False)
-    pd.DataFrame({"item_id": [f"b{i}" for i in range(16)], "title": SCIFI + COOKING}).to_csv(
-        root / "items.csv", index=False)
-    return root
+def folder(books):
+    return books
 
 
 @pytest.mark.parametrize("model", ["semantic", "semgraph"])

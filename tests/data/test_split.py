@@ -52,6 +52,8 @@ def _same(a, b) -> bool:
         ("leave-one-out", SplitSpec("leave-one-out")),
         ("cold-items:0.2", SplitSpec("cold-items", fractions=(0.2, 0.1))),
         ("cold-items:0.2/0.05", SplitSpec("cold-items", fractions=(0.2, 0.05))),
+        ("cold-users", SplitSpec("cold-users", fractions=(0.1,), support=5)),
+        ("cold-users:0.3/2", SplitSpec("cold-users", fractions=(0.3,), support=2)),
     ],
 )
 def test_specs_parse(spec, parsed):
@@ -69,6 +71,10 @@ def test_specs_parse(spec, parsed):
         ("leave-one-out:2", "leave-one-out takes no argument"),
         ("cold-items:0.6/0.5", "fractions summing below 1"),
         ("cold-items:0.1/0.1/0.1", "cold-items:TEST"),
+        ("cold-users:1.0", "strictly between 0 and 1"),
+        ("cold-users:0.2/x", "N a whole number"),
+        ("cold-users:0.2/0", "at least 1"),
+        ("cold-users:0.01", "no user of 'toy' is held out"),
     ],
 )
 def test_bad_specs(spec, message):
@@ -79,7 +85,7 @@ def test_bad_specs(spec, message):
 # ------------------------------------------------------------------ determinism, disjoint, cover
 
 
-SPECS = ["random:0.8/0.1/0.1", "temporal:0.6/0.2/0.2", "leave-one-out", "cold-items:0.2"]
+SPECS = ["random:0.8/0.1/0.1", "temporal:0.6/0.2/0.2", "leave-one-out", "cold-items:0.2", "cold-users:0.2/3"]
 
 
 @pytest.mark.parametrize("spec", SPECS)
@@ -99,10 +105,11 @@ def test_parts_are_disjoint_and_cover_the_data(spec):
     ds = _dataset()
     split = make_split(ds, spec, seed=1)
     assert not any("dropped" in n for n in split.notes)  # so the parts must cover everything
-    train, valid, test = (set(_pairs(split, p)) for p in ("train", "valid", "test"))
-    assert not train & valid and not train & test and not valid & test
-    assert train | valid | test == set(zip(ds.interactions["user_id"], ds.interactions["item_id"]))
-    assert len(split.train) + len(split.valid) + len(split.test) == len(ds.interactions)
+    parts = ["train", "valid", "test"] + (["support"] if split.support is not None else [])
+    pairs = [set(_pairs(split, p)) for p in parts]
+    assert sum(map(len, pairs)) == len(set().union(*pairs))  # disjoint
+    assert set().union(*pairs) == set(zip(ds.interactions["user_id"], ds.interactions["item_id"]))
+    assert sum(len(getattr(split, p)) for p in parts) == len(ds.interactions)
 
 
 def test_random_fractions_per_user():
@@ -170,6 +177,25 @@ def test_cold_items_have_no_training_interactions():
     assert set(split.test.items.tolist()) | set(split.valid.items.tolist()) == cold
     assert not set(split.test.items.tolist()) & set(split.valid.items.tolist())
     assert any("4 test and 2 validation items held out" in n for n in split.notes)
+
+
+def test_cold_users_show_their_first_interactions_at_test_time_only():
+    ds = _dataset(n_users=30, n_items=12, per_user=10)
+    split = make_split(ds, "cold-users:0.2/3", seed=2)
+    cold = set(split.users.to_external(split.cold_users))
+    assert len(cold) == 6 and any("6 of 30 users held out" in n for n in split.notes)
+    assert not cold & set(split.users.to_external(split.train.users))  # never trained on
+    assert not cold & set(split.users.to_external(split.valid.users))
+    assert set(split.users.to_external(split.test.users)) == cold
+    inter = ds.interactions.sort_values("timestamp")
+    for user in cold:
+        mine = inter[inter["user_id"] == user]
+        support = {i for u, i in _pairs(split, "support") if u == user}
+        assert support == set(mine["item_id"][:3])  # the first three by time
+        assert {i for u, i in _pairs(split, "test") if u == user} == set(mine["item_id"][3:])
+    history = split.history("test")
+    u = split.cold_users[0]
+    assert set(history[u].indices) == set(split.support.items[split.support.users == u])
 
 
 def test_implicit_threshold_drops_low_ratings():

@@ -3,11 +3,11 @@ import json
 import pytest
 import torch
 
+from semrec.errors import ConfigError
 from semrec.evaluate.ranking import evaluate_ranking
 from semrec.models.mf import MF
 from semrec.models.popularity import Popularity
 from semrec.train.loop import TrainConfig, fit, resolve_device, seed_everything
-from semrec.errors import ConfigError
 
 
 def test_short_training_lowers_loss_and_beats_popularity(toy_split, tmp_path):
@@ -15,7 +15,7 @@ def test_short_training_lowers_loss_and_beats_popularity(toy_split, tmp_path):
     cfg = TrainConfig(epochs=40, batch_size=64, lr=0.05, progress=False, patience=40)
     log = tmp_path / "log.jsonl"
     result = fit(model, toy_split, cfg, log_path=log)
-    lines = [json.loads(l) for l in log.read_text().splitlines()]
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
     assert len(lines) == result.epochs_run
     assert {"epoch", "loss", "train_s", "ndcg@20", "recall@20"} <= set(lines[0])
     assert lines[-1]["loss"] < lines[0]["loss"] * 0.5

@@ -36,7 +36,7 @@ def test_epoch_covers_every_interaction_once_and_shards_partition():
 
 
 def test_rating_batches_carry_ratings():
-    u = np.array([0, 1, 2]); i = np.array([1, 2, 0]); r = np.array([5.0, 3.0, 1.0])
+    u, i, r = np.array([0, 1, 2]), np.array([1, 2, 0]), np.array([5.0, 3.0, 1.0])
     got = sorted(
         (int(a), int(b), float(c))
         for batch in rating_batches(u, i, r, 2, np.random.default_rng(0))
