@@ -103,6 +103,7 @@ def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_j
         "split": config.data.split,
         "n_test_users": run.metrics["n_test_users"],
         "metrics": run.metrics["test"],
+        **{key: run.metrics[key] for key in COLD_KEYS if key in run.metrics},
         "fit_s": run.metrics["fit_s"],
     }
     if as_json:
@@ -110,6 +111,24 @@ def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_j
         return
     click.echo(f"wrote {run.path}  ({config.model}, split {config.data.split}, fit {run.metrics['fit_s']:.1f}s)")
     _print_metrics(run.metrics["test"])
+    _print_cold(summary)
+
+
+#: Sections an evaluation gains where a split has cold entities (see semrec.evaluate.cold).
+COLD_KEYS = ("cold", "sparse_users")
+
+
+def _print_cold(result: dict) -> None:
+    cold = result.get("cold")
+    if cold:
+        what = (f"{cold['n_items']} held-out items, ranked among themselves" if cold["entity"] == "items"
+                else f"{cold['n_users']} held-out users, each scored from their first {cold['support']} items")
+        click.echo(f"cold start: {what}")
+        _print_metrics({k: v for k, v in cold.items() if "@" in k})
+    sparse = result.get("sparse_users")
+    if sparse:
+        click.echo(f"users with at most {sparse['max_train']} training interactions ({sparse['n_users']}):")
+        _print_metrics({k: v for k, v in sparse.items() if "@" in k})
 
 
 def _print_metrics(metrics: dict) -> None:
@@ -128,6 +147,7 @@ def _print_metrics(metrics: dict) -> None:
 def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
     """Full-ranking metrics of RUN_DIR on its test part."""
     from semrec.artifacts.run import load_run
+    from semrec.evaluate.cold import cold_sections
     from semrec.evaluate.ranking import evaluate_ranking
 
     cut = _parse_ks(ks)
@@ -140,12 +160,14 @@ def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
         "split": run.info["split"],
         "n_test_users": n_users,
         "metrics": metrics,
+        **cold_sections(run.scorer, run.split, ks=cut),
     }
     if as_json:
         _json(result)
         return
     click.echo(f"{result['model']} on {result['dataset']} ({result['split']}), {n_users:,} test users")
     _print_metrics(metrics)
+    _print_cold(result)
 
 
 # ----------------------------------------------------------------------------- recommend
@@ -153,20 +175,49 @@ def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
 
 @cli.command()
 @click.argument("run_dir", type=click.Path())
-@click.option("--user", required=True, help="External user id.")
+@click.option("--user", default=None, help="External user id (with --items: their new interactions).")
+@click.option("--items", "history", default=None, metavar="ID,ID,...",
+              help="Items an anonymous (or known) user interacted with: folded in, no retraining.")
+@click.option("--text", "query", default=None, help="A sentence about what the user likes (text models).")
+@click.option("--profile", default=None, metavar="FIELD=VALUE,...",
+              help="Profile fields of a new user, e.g. age=25,occupation=engineer (semgraph with user text).")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def recommend(run_dir: str, user: str, k: int, as_json: bool) -> None:
-    """Top-K items for a known user of RUN_DIR, seen items excluded."""
+def recommend(run_dir: str, user: str | None, history: str | None, query: str | None, profile: str | None,
+              k: int, as_json: bool) -> None:
+    """Top-K items for a known user of RUN_DIR, or for a new user described by items,
+    a sentence or profile fields (cold start, no retraining). Seen items are excluded."""
     from semrec.artifacts.run import load_run
+    from semrec.serve.coldstart import recommend_anonymous
     from semrec.serve.recommend import recommend as rec
 
+    if user is None and history is None and query is None and profile is None:
+        raise click.UsageError("give --user ID, or describe a new user with --items, --text and/or --profile")
+    items_given = [x.strip() for x in (history or "").split(",") if x.strip()]
+    if history is not None and not items_given:
+        raise click.BadParameter("expected comma-separated item ids like 50,172", param_hint="--items")
+    fields = _parse_fields(profile) if profile is not None else None
     run = load_run(run_dir)
-    items = rec(run, user, k)
+    if history is None and query is None and fields is None:
+        items = rec(run, user, k)
+    else:
+        items = recommend_anonymous(run, items_given, query, k, user=user, profile=fields)
     if as_json:
         _json({"user": user, "items": items})
         return
-    _print_items(f"top {k} for user {user}", items)
+    who = f"user {user}" if user is not None else "a new user"
+    _print_items(f"top {k} for {who}", items)
+
+
+def _parse_fields(text: str) -> dict[str, str]:
+    fields = {}
+    for part in (p.strip() for p in text.split(",")):
+        key, eq, value = part.partition("=")
+        if not part or not eq or not key.strip():
+            raise click.BadParameter(f"expected FIELD=VALUE pairs separated by commas, got {part!r}",
+                                     param_hint="--profile")
+        fields[key.strip()] = value.strip()
+    return fields
 
 
 def _print_items(header: str, items: list[dict]) -> None:
@@ -290,6 +341,13 @@ def demo(out: str | None, user: str, epochs: int) -> None:
 
 
 # ----------------------------------------------------------------------------- entry point
+
+
+from semrec.cli.serve import explain, retrain, serve  # noqa: E402
+
+cli.add_command(serve)
+cli.add_command(retrain)
+cli.add_command(explain)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,83 @@
+"""``semrec serve``, ``semrec retrain`` and ``semrec explain``."""
+from __future__ import annotations
+
+import json
+
+import click
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535))
+@click.option("--store", "store_url", default=None,
+              help="Event store URL (sqlite:///PATH or postgresql+psycopg://USER:PW@HOST/DB); "
+                   "default: RUN_DIR/events.sqlite.")
+@click.option("--token", default=None, envvar="SEMREC_TOKEN",
+              help="Bearer token required by the write endpoints (or SEMREC_TOKEN).")
+@click.option("--index", "index_kind", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat",
+              show_default=True, help="Item index: exact inner product, or approximate for large catalogues.")
+def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str) -> None:
+    """Serve RUN_DIR over HTTP, replaying the event store first."""
+    import uvicorn
+
+    from semrec.serve.api import create_app
+    from semrec.serve.index import IndexConfig
+    from semrec.serve.live import Service
+
+    service = Service(run_dir, store_url, IndexConfig(kind=index_kind))
+    health = service.health()
+    click.echo(f"serving {health['run']} ({health['model']}, {health['n_items']:,} items, "
+               f"{health['live_users']:,} live users) on http://{host}:{port}", err=True)
+    try:
+        uvicorn.run(create_app(service, token), host=host, port=port, log_level="warning",
+                    access_log=False, timeout_graceful_shutdown=10)
+    finally:
+        service.close()
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--store", "store_url", default=None, help="Event store URL (default: the run's own).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New run folder to write.")
+@click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
+              help="Override training settings, e.g. --set epochs=5 --set lr=0.001.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
+def retrain(run_dir: str, store_url: str | None, out: str, sets: tuple[str, ...], quiet: bool,
+            as_json: bool) -> None:
+    """Warm-start RUN_DIR's model on its data plus the stored events; write a new run."""
+    from semrec.serve.retrain import retrain as do_retrain
+
+    summary = do_retrain(run_dir, out, store_url=store_url, sets=list(sets) + (["progress=false"] if quiet else []))
+    if as_json:
+        click.echo(json.dumps(summary, indent=2))
+        return
+    click.echo(f"wrote {summary['run']}  ({summary['model']}: {summary['new_events']:,} stored events, "
+               f"{summary['new_users']:,} new users, {summary['new_items']:,} new items, "
+               f"{summary['deleted_users']:,} deleted users; fit {summary['fit_s']:.1f}s)")
+    click.echo(f"switch a running service to it: POST /run {{\"run\": \"{summary['run']}\"}}")
+
+
+@click.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--user", required=True, help="External user id.")
+@click.option("--item", required=True, help="External item id.")
+@click.option("--store", "store_url", default=None, help="Event store URL (default: the run's own).")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def explain(run_dir: str, user: str, item: str, store_url: str | None, as_json: bool) -> None:
+    """Why RUN_DIR recommends ITEM to USER: the past items behind it, text vs behaviour."""
+    from semrec.serve.live import Service
+
+    service = Service(run_dir, store_url)
+    try:
+        e = service.state.explain(user, item)
+    finally:
+        service.close()
+    if as_json:
+        click.echo(json.dumps(e, indent=2, ensure_ascii=False))
+        return
+    click.echo(e["sentence"])
+    for b in e["because"]:
+        title = f"  {b['title']}" if b.get("title") else ""
+        click.echo(f"  [{b['item']}]{title}  {b['share']:.0%}")

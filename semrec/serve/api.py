@@ -1,0 +1,331 @@
+"""The HTTP API (FastAPI): recommendations, similar items, explanations, events, new
+items and user deletion over one :class:`~semrec.serve.live.Service`.
+
+Shapes outside checks rely on::
+
+    GET  /recommend?user=ID&k=10          {"user": ID, "items": [{"item", "score", "title"}, ...]}
+    POST /recommend  {"items": [...], "text": "..."}    same shape, "user": null
+    GET  /similar?item=ID&k=10            {"item": ID, "items": [...]}
+    GET  /explain?user=ID&item=ID         {"user", "item", "score", "because": [...],
+                                           "text_share", "behaviour_share", "sentence", ...}
+    POST /events  {"user", "item", "rating"?, "timestamp"?, "key"?} or {"events": [...]}
+    POST /items   {"item", "text", "title"?}
+    DELETE /users/{id}
+    GET  /health
+
+Ids are the dataset's external ids, as strings (JSON integers are accepted and read as
+strings). Write endpoints (``POST /events``, ``POST /items``, ``DELETE /users``,
+``POST /run``) need ``Authorization: Bearer TOKEN`` when the app has a token. Bad
+requests get a 4xx whose ``detail`` names the field and what was expected.
+"""
+from __future__ import annotations
+
+import secrets
+from typing import Annotated, Any
+
+from fastapi import Depends, FastAPI, Query, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+
+from semrec import __version__
+from semrec.errors import SemrecError
+from semrec.serve.live import Conflict, NotFound, Service
+from semrec.serve.store import MAX_ID, Event, StoreError
+
+MAX_K = 1000
+MAX_EVENTS = 10_000  # per POST /events
+MAX_CANDIDATES = 10_000
+MAX_TEXT = 10_000  # characters of item or query text
+MAX_BODY = 4 * 1024 * 1024  # bytes of one request body
+
+
+def _as_id(value: Any) -> Any:
+    # external ids are strings; JSON integers name the same ids ("42" == 42)
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value
+
+
+Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=MAX_ID)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class EventIn(_Strict):
+    """One interaction."""
+
+    user: Id
+    item: Id
+    rating: float | None = Field(None, allow_inf_nan=False)
+    timestamp: int | None = Field(None, ge=0, description="Unix seconds; default: when it is stored")
+    key: str | None = Field(None, min_length=1, max_length=MAX_ID,
+                            description="idempotency key: an event whose key is stored is not stored again")
+
+
+class EventBatch(_Strict):
+    events: list[EventIn] = Field(min_length=1, max_length=MAX_EVENTS)
+
+
+def _event_shape(value: Any) -> str:
+    return "batch" if isinstance(value, dict) and "events" in value else "one"
+
+
+EventsBody = Annotated[
+    Annotated[EventBatch, Tag("batch")] | Annotated[EventIn, Tag("one")], Discriminator(_event_shape)
+]
+
+
+class EventsOut(BaseModel):
+    received: int
+    stored: int
+    duplicates: int
+
+
+class ItemIn(_Strict):
+    item: Id
+    text: str = Field(min_length=1, max_length=MAX_TEXT)
+    title: str | None = Field(None, max_length=MAX_TEXT)
+
+
+class ItemOut(BaseModel):
+    item: str
+    created: bool
+
+
+class AnonymousIn(_Strict):
+    """Someone the run does not know, described by items they liked and/or a sentence."""
+
+    items: list[Id] = Field(default_factory=list, max_length=MAX_CANDIDATES)
+    text: str | None = Field(None, max_length=MAX_TEXT)
+    k: int = Field(10, ge=1, le=MAX_K)
+    candidates: list[Id] | None = Field(None, max_length=MAX_CANDIDATES)
+    category: str | None = Field(None, max_length=MAX_ID, description="COLUMN:VALUE, e.g. genres:Comedy")
+
+
+class Scored(BaseModel):
+    item: str
+    score: float
+    title: str | None = None
+
+
+class Recommendations(BaseModel):
+    user: str | None
+    items: list[Scored]
+
+
+class Similar(BaseModel):
+    item: str
+    items: list[Scored]
+
+
+class Because(BaseModel):
+    item: str
+    title: str | None = None
+    contribution: float
+    share: float
+
+
+class Explanation(BaseModel):
+    user: str
+    item: str
+    title: str | None = None
+    score: float | None
+    known_user: bool
+    because: list[Because]
+    text_share: float | None
+    behaviour_share: float | None
+    sentence: str
+
+
+class Deleted(BaseModel):
+    user: str
+    events_deleted: int
+    known: bool
+
+
+class SwapIn(_Strict):
+    run: str = Field(min_length=1, description="path of a run folder on the server")
+
+
+class _BodyLimit:
+    """Pure ASGI middleware: a request body above ``limit`` bytes gets 413, whether it
+    announces its length or streams it in chunks."""
+
+    def __init__(self, app, limit: int) -> None:
+        self.app, self.limit = app, limit
+
+    async def __call__(self, scope, receive, send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and length.isdigit() and int(length) > self.limit:
+            await _too_large(self.limit, send)
+            return
+        seen = 0
+        started = False
+
+        async def limited_receive():
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message):
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _too_large(self.limit, send)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+async def _too_large(limit: int, send) -> None:
+    body = JSONResponse({"detail": f"request body is larger than {limit} bytes"}, status_code=413).body
+    await send({"type": "http.response.start", "status": 413,
+                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
+    await send({"type": "http.response.body", "body": body})
+
+
+def _field(loc: tuple) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path") and not str(p).startswith("function-")]
+    # the tag a discriminated union adds ("one"/"batch") is not a field the client wrote
+    parts = [p for p in parts if p not in ("one", "batch")]
+    return ".".join(parts) or "body"
+
+
+# module level: FastAPI resolves the (postponed) annotations of endpoints in this namespace
+_bearer = HTTPBearer(auto_error=False)
+
+
+def create_app(service: Service, token: str | None = None) -> FastAPI:
+    """The FastAPI app over ``service``; write endpoints need ``token`` when it is set."""
+    app = FastAPI(
+        title="semrec",
+        version=__version__,
+        description="Recommendations from what things mean and who did what, updated as events arrive.",
+    )
+    app.state.service = service
+    app.add_middleware(_BodyLimit, limit=MAX_BODY)
+
+    def authorised(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
+        if token is None:
+            return
+        if creds is None or not secrets.compare_digest(creds.credentials.encode(), token.encode()):
+            raise _HTTPError(401, "a bearer token is required for this endpoint: "
+                                  "send 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
+                  for e in exc.errors()]
+        detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
+        return JSONResponse({"detail": detail, "errors": errors[:50]}, status_code=422)
+
+    @app.exception_handler(_HTTPError)
+    async def http_error(_request: Request, exc: _HTTPError) -> JSONResponse:
+        return JSONResponse({"detail": exc.detail}, status_code=exc.status, headers=exc.headers)
+
+    @app.exception_handler(SemrecError)
+    async def semrec_error(_request: Request, exc: SemrecError) -> JSONResponse:
+        status = 422
+        if isinstance(exc, NotFound):
+            status = 404
+        elif isinstance(exc, Conflict):
+            status = 409
+        elif isinstance(exc, StoreError):
+            status = 503
+        return JSONResponse({"detail": str(exc)}, status_code=status)
+
+    write = [Depends(authorised)]
+
+    @app.get("/health")
+    def health() -> dict[str, Any]:
+        """Liveness and what is being served."""
+        return service.health()
+
+    @app.get("/recommend", response_model=Recommendations)
+    def recommend(
+        user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+        candidates: Annotated[str | None, Query(max_length=MAX_CANDIDATES * (MAX_ID + 1),
+                                                description="comma-separated item ids allowed")] = None,
+        category: Annotated[str | None, Query(max_length=MAX_ID, description="COLUMN:VALUE")] = None,
+    ) -> dict[str, Any]:
+        """Top-k items for a user, seen items left out; unknown users get cold-start picks."""
+        state = service.state
+        cand = None if candidates is None else [c for c in candidates.split(",") if c]
+        if cand is not None and len(cand) > MAX_CANDIDATES:
+            raise _HTTPError(422, f"candidates: at most {MAX_CANDIDATES} item ids, got {len(cand)}")
+        allowed = state.candidates(cand, category)
+        return {"user": user, "items": state.recommend(user, k, allowed)}
+
+    @app.post("/recommend", response_model=Recommendations)
+    def recommend_anonymous(body: AnonymousIn) -> dict[str, Any]:
+        """Top-k for someone described by item ids and/or a sentence (cold start)."""
+        state = service.state
+        allowed = state.candidates(body.candidates, body.category)
+        return {"user": None, "items": state.recommend_anonymous(body.items, body.text, body.k, allowed)}
+
+    @app.get("/similar", response_model=Similar)
+    def similar(
+        item: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+        k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
+    ) -> dict[str, Any]:
+        """Items most like an item."""
+        return {"item": item, "items": service.state.similar(item, k)}
+
+    @app.get("/explain", response_model=Explanation)
+    def explain(
+        user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+        item: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+    ) -> dict[str, Any]:
+        """Why an item suits a user: the past items behind it and its text/behaviour share."""
+        return service.state.explain(user, item)
+
+    @app.post("/events", response_model=EventsOut, dependencies=write)
+    def events(body: EventsBody) -> dict[str, int]:
+        """Store interactions (committed before the answer) and fold them in at once."""
+        batch = body.events if isinstance(body, EventBatch) else [body]
+        return service.post_events([Event(e.user, e.item, e.rating, e.timestamp, e.key) for e in batch])
+
+    @app.post("/items", response_model=ItemOut, dependencies=write)
+    def items(body: ItemIn) -> JSONResponse:
+        """Add an item from its text: embedded, indexed and recommendable at once."""
+        out = service.post_item(body.item, body.text, body.title)
+        return JSONResponse(out, status_code=201 if out["created"] else 200)
+
+    @app.delete("/users/{user}", response_model=Deleted, dependencies=write)
+    def delete_user(user: str) -> dict[str, Any]:
+        """Delete a user's events and forget them (privacy)."""
+        if not user or len(user) > MAX_ID:
+            raise _HTTPError(422, f"user: expected an id of 1 to {MAX_ID} characters")
+        return service.delete_user(user)
+
+    @app.post("/run", dependencies=write)
+    def swap(body: SwapIn) -> dict[str, Any]:
+        """Switch to another run folder (e.g. a retrain's) without dropping requests."""
+        return service.swap(body.run)
+
+    return app
+
+
+class _HTTPError(Exception):
+    def __init__(self, status: int, detail: str, headers: dict[str, str] | None = None) -> None:
+        super().__init__(detail)
+        self.status, self.detail, self.headers = status, detail, headers

@@ -1,0 +1,248 @@
+"""FAISS retrieval over item embeddings: top-K by inner product, seen items excluded,
+candidates restricted, new items added without a rebuild.
+
+Index kinds (:class:`IndexConfig`):
+
+* ``flat`` (default): ``IndexFlatIP``, exact inner product — the same ranking as the
+  model's own ``<user, item>`` scores;
+* ``hnsw``: ``IndexHNSWFlat`` with inner-product metric, approximate, for large
+  catalogues (``hnsw_m`` links per node, ``ef_search`` breadth of the search);
+* ``ivf``: ``IndexIVFFlat`` with ``nlist`` cells, ``nprobe`` of them searched; trained
+  once on the vectors at hand.
+
+Internal item indices are the FAISS ids: the ``n``-th vector added is item ``n``, so new
+items are appended in the order they arrive. Seen items are excluded inside the search by a
+FAISS ``IDSelector`` (passed in ``SearchParameters``), so the answer is still a top-K over
+the remaining items, never a post-filter that may come back short. A candidate list is
+scored exactly over just those vectors: graph and cell indices cannot reach a small
+allowed set reliably, and a product over the subset is cheaper than any search.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Literal
+
+import faiss
+import numpy as np
+
+from semrec.errors import ConfigError, SemrecError
+
+
+@dataclass(frozen=True)
+class IndexConfig:
+    """How the item index is built (the ``[serve]`` concern).
+
+    Args:
+        kind: ``flat`` (exact, default), ``hnsw`` or ``ivf`` (approximate).
+        hnsw_m: HNSW links per node (default 32).
+        ef_search: HNSW search breadth; higher is more exact and slower (default 128).
+        nlist: IVF cells (default 0: ``4·sqrt(n_items)``, at most ``n_items / 39``).
+        nprobe: IVF cells searched per query (default 16).
+        threads: FAISS OpenMP threads; 1 (default) because the API serves requests from
+            several threads already, and nested parallelism on few cores only adds waiting.
+    """
+
+    kind: Literal["flat", "hnsw", "ivf"] = "flat"
+    hnsw_m: int = 32
+    ef_search: int = 128
+    nlist: int = 0
+    nprobe: int = 16
+    threads: int = 1
+
+    def __post_init__(self) -> None:
+        if self.kind not in ("flat", "hnsw", "ivf"):
+            raise ConfigError(f"serve.index: expected one of 'flat', 'hnsw', 'ivf', got {self.kind!r}")
+        for name in ("hnsw_m", "ef_search", "nprobe", "threads"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"serve.{name} must be at least 1, got {getattr(self, name)}")
+        if self.nlist < 0:
+            raise ConfigError(f"serve.nlist must be >= 0, got {self.nlist}")
+
+
+class ItemIndex:
+    """Top-K inner-product search over ``(n_items, d)`` item vectors.
+
+    Args:
+        vectors: ``(n_items, d)`` float item embeddings, in internal index order.
+        config: index kind and its parameters.
+    """
+
+    def __init__(self, vectors: np.ndarray, config: IndexConfig = IndexConfig()) -> None:
+        vectors = _as_matrix(vectors)
+        self.config = config
+        self.dim = int(vectors.shape[1])
+        faiss.omp_set_num_threads(config.threads)
+        if config.kind == "flat":
+            self._index = faiss.IndexFlatIP(self.dim)
+        elif config.kind == "hnsw":
+            self._index = faiss.IndexHNSWFlat(self.dim, config.hnsw_m, faiss.METRIC_INNER_PRODUCT)
+        else:
+            # FAISS's k-means wants at least 39 training points per cell
+            nlist = config.nlist or min(int(4 * np.sqrt(len(vectors))), len(vectors) // 39)
+            nlist = max(1, min(nlist, len(vectors)))
+            self._quantizer = faiss.IndexFlatIP(self.dim)  # kept alive: the IVF index borrows it
+            self._index = faiss.IndexIVFFlat(self._quantizer, self.dim, nlist, faiss.METRIC_INNER_PRODUCT)
+            self._index.train(vectors)
+        self._index.add(vectors)
+        # our own copy for exact candidate scoring and reconstruction, grown by doubling
+        self._vectors = vectors.copy()
+        self._n = len(vectors)
+
+    @property
+    def n_items(self) -> int:
+        return self._n
+
+    @property
+    def vectors(self) -> np.ndarray:
+        """The item vectors ``(n_items, d)`` (a read-only view)."""
+        view = self._vectors[: self._n]
+        view.flags.writeable = False
+        return view
+
+    def copy(self) -> ItemIndex:
+        """An independent copy (the live service adds to a copy, then swaps it in, so a
+        search in flight never sees the index grow under it)."""
+        twin = ItemIndex.__new__(ItemIndex)
+        twin.config, twin.dim, twin._n = self.config, self.dim, self._n
+        twin._index = faiss.clone_index(self._index)
+        twin._vectors = self._vectors.copy()
+        return twin
+
+    def add(self, vectors: np.ndarray) -> np.ndarray:
+        """Append ``(m, d)`` vectors; returns their internal indices ``(m,)``."""
+        vectors = _as_matrix(vectors)
+        if vectors.shape[1] != self.dim:
+            raise SemrecError(f"new item vectors have {vectors.shape[1]} dimensions, the index has {self.dim}")
+        start, end = self._n, self._n + len(vectors)
+        if end > len(self._vectors):
+            grown = np.empty((max(end, 2 * len(self._vectors)), self.dim), dtype=np.float32)
+            grown[:start] = self._vectors[:start]
+            self._vectors = grown
+        self._vectors[start:end] = vectors
+        self._index.add(vectors)
+        self._n = end
+        return np.arange(start, end, dtype=np.int64)
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        exclude: np.ndarray | None = None,
+        allowed: np.ndarray | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Best ``k`` items for one query vector ``(d,)``.
+
+        Args:
+            query: ``(d,)`` user (or query) vector.
+            k: how many; fewer come back when fewer items are allowed.
+            exclude: internal indices never returned (the user's seen items).
+            allowed: if given, the only internal indices that may be returned.
+
+        Returns:
+            ``(scores, indices)``, each ``(m,)`` with ``m <= k``, best first.
+        """
+        q = _as_matrix(query.reshape(1, -1))
+        if q.shape[1] != self.dim:
+            raise SemrecError(f"query vector has {q.shape[1]} dimensions, the index has {self.dim}")
+        k = max(1, min(int(k), self.n_items))
+        if allowed is not None:
+            return self._search_subset(q[0], k, np.asarray(allowed, dtype=np.int64), exclude)
+        selector = _exclusion(exclude)
+        params = None
+        if self.config.kind == "hnsw":
+            params = faiss.SearchParametersHNSW(efSearch=max(self.config.ef_search, k))
+        elif self.config.kind == "ivf":
+            params = faiss.SearchParametersIVF(nprobe=self.config.nprobe)
+        if selector is not None:
+            params = params or faiss.SearchParameters()
+            params.sel = selector
+        scores, ids = self._index.search(q, k, params=params)
+        keep = ids[0] >= 0  # FAISS pads with -1 when fewer than k items pass the filter
+        return scores[0][keep], ids[0][keep].astype(np.int64)
+
+    def _search_subset(
+        self, q: np.ndarray, k: int, allowed: np.ndarray, exclude: np.ndarray | None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        allowed = np.unique(allowed[(allowed >= 0) & (allowed < self._n)])
+        if exclude is not None and len(exclude):
+            allowed = np.setdiff1d(allowed, exclude, assume_unique=False)
+        if not len(allowed):
+            return np.empty(0, dtype=np.float32), np.empty(0, dtype=np.int64)
+        scores = self._vectors[allowed] @ q  # (m,)
+        order = np.argsort(-scores, kind="stable")[:k]
+        return scores[order].astype(np.float32), allowed[order]
+
+
+def _as_matrix(vectors: np.ndarray) -> np.ndarray:
+    m = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32))
+    if m.ndim != 2:
+        raise SemrecError(f"expected a (n, d) matrix of vectors, got shape {m.shape}")
+    return m
+
+
+def _exclusion(exclude: np.ndarray | None) -> faiss.IDSelector | None:
+    """An ``IDSelector`` passing every id but ``exclude`` (``None`` when nothing is excluded).
+
+    The outer selector holds a pointer to the inner one; ``referenced_objects`` is the
+    attribute the FAISS Python layer uses to keep such parts alive.
+    """
+    if exclude is None or not len(exclude):
+        return None
+    ids = np.ascontiguousarray(exclude, dtype=np.int64)
+    batch = faiss.IDSelectorBatch(ids)
+    sel = faiss.IDSelectorNot(batch)
+    sel.referenced_objects = [ids, batch]
+    return sel
+
+
+class CategoryFilter:
+    """Which items carry a value in a column of the dataset's item table.
+
+    A cell matches when it equals the value, or when one of its comma- or
+    ``|``-separated parts does (``genres = "Action, Comedy"`` matches ``Comedy``);
+    comparison ignores case and surrounding spaces.
+
+    Args:
+        columns: column name -> ``{item_id: cell text}``.
+    """
+
+    _SPLIT = re.compile(r"\s*[,|]\s*")
+
+    def __init__(self, columns: Mapping[str, Mapping[str, object]]) -> None:
+        self._columns = {name: dict(cells) for name, cells in columns.items()}
+
+    @property
+    def columns(self) -> list[str]:
+        return sorted(self._columns)
+
+    def add(self, item: str, cells: Mapping[str, object]) -> None:
+        """Record the category cells of a new item (unknown columns are ignored)."""
+        for name, value in cells.items():
+            if name in self._columns:
+                self._columns[name][item] = value
+
+    def items(self, column: str, value: str) -> list[str]:
+        """External ids of the items whose ``column`` holds ``value``."""
+        if column not in self._columns:
+            known = ", ".join(self.columns) or "none"
+            raise SemrecError(f"category column '{column}' is not in the item table (columns: {known})")
+        want = value.strip().lower()
+        return [item for item, cell in self._columns[column].items() if _matches(cell, want)]
+
+
+def _matches(cell: object, want: str) -> bool:
+    if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+        return False
+    text = str(cell).strip().lower()
+    return text == want or want in CategoryFilter._SPLIT.split(text)
+
+
+def parse_category(text: str) -> tuple[str, str]:
+    """``"COLUMN:VALUE"`` -> ``(column, value)``; a clear error otherwise."""
+    column, sep, value = text.partition(":")
+    if not sep or not column.strip() or not value.strip():
+        raise SemrecError(f"category: expected COLUMN:VALUE such as genres:Comedy, got {text!r}")
+    return column.strip(), value.strip()

@@ -1,0 +1,584 @@
+"""The live service over a run: what it learned plus everything posted since.
+
+:class:`LiveState` is one run with the store's events, new items and deletions applied;
+:class:`Service` owns the store, the write lock and the current state, and can switch
+to a new run without dropping requests.
+
+How each kind of update takes effect (no retraining):
+
+* **an event** ``(user, item)`` adds ``item`` to the user's live items; the user's query
+  vector is folded in again from the *set* of live items
+  (:func:`semrec.serve.coldstart.user_vector`), so the next request sees it, and replaying
+  the same events in any order gives the same vector: a restarted server answers exactly
+  as the killed one did;
+* **a new item** with text is embedded by :func:`~semrec.serve.coldstart.item_vector_from_text`
+  and appended to the FAISS index at once;
+* **deleting a user** removes their events from the store and forgets their trained
+  vector and history here: from then on the id is an unknown user (cold start), and
+  their interactions are left out of any retrain.
+
+Models with an embedding space (``mf``, ``lightgcn``, ``xsimgcl``, ``semgraph``) answer
+from the FAISS index; the others (popularity, ItemKNN, graph filter, semantic) score
+the user's history row with the model itself and cannot take new items.
+
+Concurrency: readers never lock. Everything they read is replaced whole, never
+mutated (the catalogue snapshot with its index, each user's entry), so a request works
+on one consistent picture. Writers hold :attr:`Service.lock` across the store commit
+and the update of the state, so the order of the state equals the order of the store.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from semrec.artifacts.run import Run, load_run
+from semrec.data.idmap import IdMap
+from semrec.errors import SemrecError
+from semrec.models.base import EmbeddingScorer
+from semrec.models.itemknn import ItemKNN
+from semrec.models.semantic import SemanticModel
+from semrec.models.semgraph import SemGraph
+from semrec.models.topk import topk
+from semrec.serve.index import CategoryFilter, IndexConfig, ItemIndex, parse_category
+from semrec.serve.store import Event, EventStore, StoredEvent, StoredItem, default_url
+
+log = logging.getLogger("semrec.serve")
+
+#: What a retrain writes into its run folder: which store it read and how far, so a
+#: service on that run replays only what came after.
+SERVE_FILE = "serve.json"
+EXPLAIN_TOP = 3
+
+
+class NotFound(SemrecError):
+    """An id the request names is unknown (HTTP 404)."""
+
+
+class Conflict(SemrecError):
+    """The request contradicts stored state, e.g. an item id posted with other text (HTTP 409)."""
+
+
+@dataclass(frozen=True)
+class Catalogue:
+    """Items as the service knows them: the run's, then the new ones. Never mutated."""
+
+    items: IdMap
+    titles: dict[str, str]
+    view: Run  # the run, its scorer widened to the new items (embedding models)
+    index: ItemIndex | None  # over the item vectors (embedding models)
+    text_share: np.ndarray | None = None  # (n_items,) semgraph gate, computed on first use
+
+
+@dataclass(frozen=True)
+class LiveUser:
+    """One user's live state. Never mutated; replaced whole."""
+
+    index: int | None  # the run's internal index; None for new or deleted users
+    items: np.ndarray  # sorted unique internal item indices from live events
+    vector: np.ndarray | None  # (d,) folded-in query vector (embedding models)
+
+
+@dataclass
+class Watermark:
+    """The store rows already contained in the run (written by a retrain)."""
+
+    store: str | None = None
+    events: int = 0
+    items: int = 0
+
+    @staticmethod
+    def read(run_dir: Path) -> Watermark:
+        p = Path(run_dir) / SERVE_FILE
+        if not p.is_file():
+            return Watermark()
+        data = json.loads(p.read_text(encoding="utf-8"))
+        return Watermark(data.get("store"), int(data.get("events_through", 0)), int(data.get("items_through", 0)))
+
+
+def _coldstart():
+    # imported on first use: the cold-start module pulls in the text stack
+    from semrec.serve import coldstart
+
+    return coldstart
+
+
+class LiveState:
+    """A run plus live events, items and deletions. Build with :meth:`load`.
+
+    Args:
+        run: the loaded run.
+        index_config: how to index item vectors.
+    """
+
+    def __init__(self, run: Run, index_config: IndexConfig | None = None) -> None:
+        self.run = run
+        self.index_config = index_config = index_config or IndexConfig()
+        self.vector_model = isinstance(run.scorer, EmbeddingScorer)
+        index = None
+        if self.vector_model:
+            index = ItemIndex(run.scorer.item_emb.float().cpu().numpy(), index_config)
+        self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index)
+        self.users: dict[str, LiveUser] = {}
+        self.deleted: set[str] = set()
+        self.watermark = Watermark.read(run.path)
+        self.events_through = self.watermark.events
+        self.items_through = self.watermark.items
+        self._categories: CategoryFilter | None = None
+        self._popular: torch.Tensor | None = None
+
+    @classmethod
+    def load(cls, run_dir: str | Path, store: EventStore, index_config: IndexConfig | None = None) -> LiveState:
+        """Load ``run_dir`` and replay ``store`` onto it."""
+        state = cls(load_run(run_dir), index_config)
+        state.catch_up(store)
+        return state
+
+    # ------------------------------------------------------------------ replay
+    def catch_up(self, store: EventStore) -> None:
+        """Apply deletions, then items and events stored after what this state has seen."""
+        for user in store.deleted_users():
+            self.forget_user(user)
+        new_items = store.items(after=self.items_through)
+        if new_items:
+            self.add_items(new_items)
+        batch = list(store.events(after=self.events_through))
+        if batch:
+            self.apply_events(batch)
+
+    # ------------------------------------------------------------------ updates
+    def add_items(self, stored: Sequence[StoredItem], vectors: np.ndarray | None = None) -> None:
+        """Index new items (already stored), in store order; ``vectors`` ``(m, d)`` are
+        their embeddings when the caller has them, else they are embedded from their text."""
+        cat = self.cat
+        fresh = [(j, s) for j, s in enumerate(stored) if s.item not in cat.items]
+        if fresh:
+            if not self.vector_model:
+                raise SemrecError(f"model '{self.run.model_name}' cannot add items without retraining; "
+                                  "serve an embedding model (semgraph embeds new items from text)")
+            if vectors is None:
+                vectors = np.stack([self.embed_item(s.text) for s in stored])
+            index = cat.index.copy()
+            index.add(np.asarray(vectors, dtype=np.float32)[[j for j, _ in fresh]])
+            items = IdMap(cat.items.ids + [s.item for _, s in fresh])
+            titles = dict(cat.titles)
+            titles.update({s.item: s.title for _, s in fresh if s.title})
+            share = None
+            if cat.text_share is not None:  # a new item is carried by its text alone
+                share = np.concatenate([cat.text_share, np.ones(len(fresh), dtype=np.float32)])
+            self.cat = Catalogue(items, titles, self._widen(index), index, share)
+        self.items_through = max([self.items_through] + [s.id for s in stored])
+
+    def embed_item(self, text: str) -> np.ndarray:
+        """The vector ``(d,)`` a new item gets from its text."""
+        if not self.vector_model:
+            raise SemrecError(f"model '{self.run.model_name}' cannot add items without retraining; "
+                              "serve an embedding model (semgraph embeds new items from text)")
+        return _coldstart().item_vector_from_text(self.run, text).float().numpy()
+
+    def _widen(self, index: ItemIndex) -> Run:
+        """The run with its scorer over every item of ``index`` (new items: degree 0)."""
+        sc = self.run.scorer
+        n_new = index.n_items - sc.n_items
+        degree = sc.item_degree
+        if degree is not None:
+            degree = torch.cat([degree, torch.zeros(n_new, dtype=degree.dtype)])
+        scorer = dataclasses.replace(sc, item_emb=torch.from_numpy(index.vectors.copy()), item_degree=degree)
+        return dataclasses.replace(self.run, scorer=scorer)
+
+    def apply_events(self, batch: Sequence[Event | StoredEvent]) -> None:
+        """Add stored events to their users' live items and fold each user in once."""
+        cat = self.cat
+        by_user: dict[str, list[int]] = {}
+        for e in batch:
+            i = cat.items.get(e.item)
+            if i is None:  # only when a run without this item was swapped in
+                log.warning("event for unknown item %s ignored", e.item)
+                continue
+            by_user.setdefault(e.user, []).append(i)
+        for user, new in by_user.items():
+            old = self.users.get(user) or self._fresh_user(user)
+            items = np.union1d(old.items, np.asarray(new, dtype=np.int64))
+            self.users[user] = LiveUser(old.index, items, self._fold_in(cat, old.index, items))
+        ids = [e.id for e in batch if isinstance(e, StoredEvent)]
+        if ids:
+            self.events_through = max(self.events_through, max(ids))
+
+    def _fresh_user(self, user: str) -> LiveUser:
+        index = None if user in self.deleted else self.run.users.get(user)
+        return LiveUser(index, np.zeros(0, dtype=np.int64), None)
+
+    def _fold_in(self, cat: Catalogue, u: int | None, items: np.ndarray) -> np.ndarray | None:
+        if not self.vector_model:
+            return None
+        scorer = cat.view.scorer
+        trained = u is not None and (scorer.trained_users is None or bool(scorer.trained_users[u]))
+        if u is not None and not trained:
+            # an untrained known user is scored from their whole history (as the CLI does)
+            items = np.union1d(self.run.seen()[u].indices, items)
+        vec = _coldstart().user_vector(cat.view, items, None, u if trained else None)
+        return None if vec is None else vec.float().numpy()
+
+    def forget_user(self, user: str) -> None:
+        """Drop the user's trained vector, run history and live items."""
+        self.deleted.add(user)
+        self.users[user] = LiveUser(None, np.zeros(0, dtype=np.int64), None)
+
+    # ------------------------------------------------------------------ reads
+    def user_entry(self, user: str) -> LiveUser:
+        return self.users.get(user) or self._fresh_user(user)
+
+    def query(self, cat: Catalogue, entry: LiveUser) -> np.ndarray | None:
+        """The user's query vector ``(d,)``: folded in after live events, else the run's own."""
+        if entry.vector is not None or entry.index is None:
+            return entry.vector
+        history = self.run.seen()[[entry.index]]
+        return cat.view.scorer.user_vectors(np.asarray([entry.index]), history)[0].float().numpy()
+
+    def seen(self, entry: LiveUser) -> np.ndarray:
+        """Internal indices the user has interacted with: the run's and the live ones."""
+        if entry.index is None:
+            return entry.items
+        return np.union1d(self.run.seen()[entry.index].indices, entry.items)
+
+    def candidates(self, items: Sequence[str] | None, category: str | None) -> np.ndarray | None:
+        """Internal indices allowed by an item list and/or a ``COLUMN:VALUE`` category."""
+        cat = self.cat
+        allowed = None
+        if items is not None:
+            idx = cat.items.indices(list(items))
+            if (idx < 0).any():
+                missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
+                raise NotFound(f"candidates: unknown item id(s) {', '.join(missing)}")
+            allowed = np.unique(idx)
+        if category is not None:
+            column, value = parse_category(category)
+            ids = self.categories().items(column, value)
+            in_cat = np.unique(cat.items.indices(ids)) if ids else np.zeros(0, dtype=np.int64)
+            in_cat = in_cat[in_cat >= 0]
+            allowed = in_cat if allowed is None else np.intersect1d(allowed, in_cat)
+        return allowed
+
+    def categories(self) -> CategoryFilter:
+        """The dataset's item table columns, read once on the first category request."""
+        if self._categories is None:
+            from semrec.data.load import load_dataset
+
+            path = (self.run.info.get("dataset") or {}).get("path")
+            columns: dict[str, dict[str, object]] = {}
+            if path and Path(path).is_dir():
+                ds = load_dataset(path, download=False)
+                if ds.items is not None:
+                    columns = {c: ds.items[c].to_dict() for c in ds.items.columns}
+            self._categories = CategoryFilter(columns)
+        return self._categories
+
+    def recommend(
+        self, user: str, k: int, allowed: np.ndarray | None = None
+    ) -> list[dict]:
+        """Top-``k`` ``[{"item", "score", "title"}]`` for ``user``; an unknown (or deleted)
+        user with no events gets the most popular items."""
+        cat = self.cat
+        entry = self.user_entry(user)
+        seen = self.seen(entry)
+        if entry.index is None and not len(entry.items):
+            return self._popular_items(cat, k, allowed)
+        if self.vector_model:
+            scores, idx = cat.index.search(self.query(cat, entry), k, exclude=seen, allowed=allowed)
+            return _format(cat, scores, idx)
+        cs = _coldstart()
+        scores = cs.anonymous_scores(self.run, entry.items, None, entry.index)
+        return self._top(cat, scores, k, seen, allowed)
+
+    def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> list[dict]:
+        if self._popular is None:
+            self._popular = _coldstart().popularity(self.run)
+        return self._top(cat, self._popular.clone(), k, None, allowed)
+
+    def _top(self, cat: Catalogue, scores: torch.Tensor, k: int, seen: np.ndarray | None,
+             allowed: np.ndarray | None) -> list[dict]:
+        n = scores.shape[0]  # the run's items; new items are not scored by this path
+        seen_row = None
+        if seen is not None and len(seen):
+            s = seen[seen < n]
+            seen_row = sp.csr_matrix((np.ones(len(s), np.float32), s, [0, len(s)]), shape=(1, n))
+        if allowed is not None:
+            allowed = allowed[allowed < n]
+            if not len(allowed):
+                return []
+        values, indices = topk(scores[None, :].float().clone(), k, seen=seen_row, candidates=allowed)
+        return _format(cat, values[0].numpy(), indices[0].numpy())
+
+    def recommend_anonymous(self, items: Sequence[str], text: str | None, k: int,
+                            allowed: np.ndarray | None = None) -> list[dict]:
+        """Top-``k`` for someone described by item ids and/or a sentence."""
+        cat = self.cat
+        idx = cat.items.indices(list(items))
+        if (idx < 0).any():
+            missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
+            raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
+        idx = np.unique(idx)
+        cs = _coldstart()
+        if not len(idx) and text is None:
+            return self._popular_items(cat, k, allowed)
+        if text is not None and not text.strip():
+            raise SemrecError("text: the text is empty; describe what the user likes or leave it out")
+        if self.vector_model:
+            vec = cs.user_vector(cat.view, idx, text, None)
+            scores, found = cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
+            return _format(cat, scores, found)
+        scores = cs.anonymous_scores(self.run, idx[idx < len(self.run.items)], text, None)
+        return self._top(cat, scores, k, idx, allowed)
+
+    def similar(self, item: str, k: int) -> list[dict]:
+        """The ``k`` items closest to ``item`` by cosine (embedding models) or the run's own
+        notion of similarity (semantic, ItemKNN)."""
+        cat = self.cat
+        i = cat.items.get(item)
+        if i is None:
+            raise NotFound(f"item: unknown item '{item}'")
+        if self.vector_model:
+            vectors = cat.index.vectors
+            v = vectors[i] / max(float(np.linalg.norm(vectors[i])), 1e-12)
+            norms = np.linalg.norm(vectors, axis=1)
+            scores = torch.from_numpy(vectors @ v / np.maximum(norms, 1e-12))
+            return self._top_all(cat, scores, k, i)
+        from semrec.serve.similar import similar_items
+
+        return similar_items(self.run, item, k)
+
+    def _top_all(self, cat: Catalogue, scores: torch.Tensor, k: int, exclude: int) -> list[dict]:
+        scores = scores.clone()[None, :]
+        scores[0, exclude] = float("-inf")
+        values, indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
+        return _format(cat, values[0].numpy(), indices[0].numpy())
+
+    # ------------------------------------------------------------------ explanations
+    def explain(self, user: str, item: str) -> dict[str, Any]:
+        """Why ``item`` suits ``user``: the past items that contributed most and the share
+        of the item's representation carried by text versus behaviour.
+
+        Contributions: for embedding models, item ``j`` of the user's history ``N_u``
+        contributes ``<V_j, V_i> / sqrt(|N_u| · d_j)`` — the one-step propagation that
+        folds a user in from their items (:meth:`EmbeddingScorer.fold_in`), split per
+        item; for ItemKNN the learned similarity ``sim[j, i]``; for ``semantic`` the
+        cosine of the two texts. Shares are over the positive contributions.
+        """
+        cat = self.cat
+        i = cat.items.get(item)
+        if i is None:
+            raise NotFound(f"item: unknown item '{item}'")
+        entry = self.user_entry(user)
+        history = self.seen(entry)
+        history = history[history != i]
+        contrib = self._contributions(cat, history, i)
+        order = np.argsort(-contrib, kind="stable")
+        positive = contrib[contrib > 0]
+        total = float(positive.sum()) if len(positive) else 0.0
+        because = []
+        for j in order[:EXPLAIN_TOP]:
+            if contrib[j] <= 0:
+                break
+            ext = cat.items.to_external([int(history[j])])[0]
+            because.append({"item": ext, "title": cat.titles.get(ext), "contribution": float(contrib[j]),
+                            "share": float(contrib[j] / total)})
+        text_share = self._text_share(cat, i)
+        score = self._score(cat, entry, i)
+        out = {
+            "user": user,
+            "item": item,
+            "title": cat.titles.get(item),
+            "score": score,
+            "known_user": entry.index is not None or bool(len(entry.items)),
+            "because": because,
+            "text_share": text_share,
+            "behaviour_share": None if text_share is None else 1.0 - text_share,
+        }
+        out["sentence"] = explanation_sentence(out)
+        return out
+
+    def _contributions(self, cat: Catalogue, history: np.ndarray, i: int) -> np.ndarray:
+        if not len(history):
+            return np.zeros(0, dtype=np.float32)
+        model = self.run.model
+        if self.vector_model:
+            vectors = cat.index.vectors
+            degree = np.ones(len(vectors), dtype=np.float32)
+            if cat.view.scorer.item_degree is not None:
+                degree = np.maximum(cat.view.scorer.item_degree.cpu().numpy().astype(np.float32), 1.0)
+            dots = vectors[history] @ vectors[i]  # (|N_u|,)
+            return dots / np.sqrt(len(history) * degree[history])
+        if isinstance(model, ItemKNN):
+            return np.asarray(model.sim[history][:, [i]].toarray()).ravel().astype(np.float32)
+        if isinstance(model, SemanticModel):
+            emb = model.item_emb.float().cpu()
+            return (emb[torch.as_tensor(history)] @ emb[i]).numpy()
+        return np.zeros(len(history), dtype=np.float32)  # popularity, graph filter: no per-item story
+
+    def _text_share(self, cat: Catalogue, i: int) -> float | None:
+        model = self.run.model
+        if isinstance(model, SemanticModel):
+            return 1.0
+        if not isinstance(model, SemGraph):
+            return 0.0  # behaviour alone (MF, LightGCN, ItemKNN, ...): no text in the model
+        if cat.text_share is None:
+            from semrec.graph.interaction import InteractionGraph
+
+            graph = InteractionGraph(self.run.split.matrix("train"))
+            share = model.text_share(graph).float().cpu().numpy()  # (n_run_items,)
+            n_new = len(cat.items) - len(share)
+            share = np.concatenate([share, np.ones(n_new, dtype=np.float32)])
+            cat = dataclasses.replace(cat, text_share=share)
+            if self.cat.items is cat.items:  # keep it unless a new item replaced the snapshot
+                self.cat = cat
+        return float(cat.text_share[i])
+
+    def _score(self, cat: Catalogue, entry: LiveUser, i: int) -> float | None:
+        if self.vector_model:
+            vec = self.query(cat, entry)
+            return None if vec is None else float(cat.index.vectors[i] @ vec)
+        if i >= len(self.run.items):
+            return None
+        scores = _coldstart().anonymous_scores(self.run, entry.items, None, entry.index)
+        return float(scores[i])
+
+
+def explanation_sentence(e: dict[str, Any]) -> str:
+    """A readable sentence for an :meth:`LiveState.explain` answer."""
+    def name(it: dict[str, Any]) -> str:
+        return f"'{it['title']}'" if it.get("title") else f"item {it['item']}"
+
+    target = name(e)
+    if e["because"]:
+        parts = [f"{name(b)} ({b['share']:.0%})" for b in e["because"]]
+        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
+        head = f"{target} is recommended to user {e['user']} mainly because of {listed}."
+    elif e["known_user"]:
+        head = f"None of user {e['user']}'s past items points towards {target}."
+    else:
+        head = f"User {e['user']} has no history here; {target} comes from what is popular or described."
+    share = e["text_share"]
+    if share is None:
+        return head
+    if share >= 0.995:
+        tail = "It is represented by its text alone."
+    elif share <= 0.005:
+        tail = "It is represented by who interacted with it (behaviour) alone."
+    else:
+        tail = (f"Its representation is {share:.0%} from its text and {1 - share:.0%} from "
+                f"who interacted with it.")
+    return f"{head} {tail}"
+
+
+def _format(cat: Catalogue, scores: np.ndarray, indices: np.ndarray) -> list[dict]:
+    keep = np.isfinite(scores)
+    ids = cat.items.to_external(indices[keep].tolist())
+    return [{"item": i, "score": float(s), "title": cat.titles.get(i)}
+            for i, s in zip(ids, scores[keep].tolist())]
+
+
+# ---------------------------------------------------------------------------- the service
+
+
+class Service:
+    """A served run: its store, its live state, and the lock writers share.
+
+    Args:
+        run_dir: the run folder to serve.
+        store_url: SQLAlchemy URL of the event store; default: the store a retrain
+            recorded in the run's ``serve.json``, else ``RUN_DIR/events.sqlite``.
+        index_config: how item vectors are indexed.
+    """
+
+    def __init__(self, run_dir: str | Path, store_url: str | None = None,
+                 index_config: IndexConfig | None = None) -> None:
+        self.run_dir = Path(run_dir)
+        self.store_url = store_url or Watermark.read(self.run_dir).store or default_url(self.run_dir)
+        self.index_config = index_config or IndexConfig()
+        self.lock = threading.RLock()
+        self.store = EventStore(self.store_url)
+        self.state = LiveState.load(self.run_dir, self.store, self.index_config)
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ writes
+    def post_events(self, batch: Sequence[Event]) -> dict[str, int]:
+        """Store and apply events; ``{"received", "stored", "duplicates"}``.
+
+        Every item must be known (the run's or posted to ``/items``); users may be new.
+        """
+        with self.lock:
+            state = self.state
+            unknown = sorted({e.item for e in batch if e.item not in state.cat.items})
+            if unknown:
+                raise NotFound(f"item: unknown item id(s) {', '.join(unknown[:5])}; post new items to "
+                               "/items (with their text) before their events")
+            fresh = self.store.add_events(batch)
+            state.apply_events([e for e, new in zip(batch, fresh) if new])
+        stored = sum(fresh)
+        return {"received": len(batch), "stored": stored, "duplicates": len(batch) - stored}
+
+    def post_item(self, item: str, text: str, title: str | None) -> dict[str, Any]:
+        """Store, embed and index a new item; posting the same item again is a no-op."""
+        if not text.strip():
+            raise SemrecError("text: the item text is empty; a new item needs a description")
+        with self.lock:
+            state = self.state
+            if item in state.run.items:
+                raise Conflict(f"item: '{item}' is already in the run; new items need new ids")
+            if item in state.cat.items:
+                prior = self.store.stored_item(item)
+                if prior is not None and (prior.text != text or prior.title != title):
+                    raise Conflict(f"item: '{item}' was already posted with another text or title")
+                return {"item": item, "created": False}
+            # embedded before it is stored: an item whose text cannot be embedded is never stored
+            vector = state.embed_item(text)
+            stored, created = self.store.add_item(item, text, title)
+            if stored.text != text or stored.title != title:
+                raise Conflict(f"item: '{item}' was already posted with another text or title")
+            state.add_items([stored], vector[None, :])
+        return {"item": item, "created": created}
+
+    def delete_user(self, user: str) -> dict[str, Any]:
+        """Delete the user's events and forget them; ``{"user", "events_deleted", "known"}``."""
+        with self.lock:
+            state = self.state
+            known = user in state.run.users or user in state.users
+            removed = self.store.delete_user(user)
+            state.forget_user(user)
+        return {"user": user, "events_deleted": removed, "known": known}
+
+    def swap(self, run_dir: str | Path) -> dict[str, Any]:
+        """Serve ``run_dir`` from now on. Requests keep being answered by the old run
+        while the new one loads and replays; the switch itself is one assignment."""
+        run_dir = Path(run_dir)
+        fresh = LiveState.load(run_dir, self.store, self.index_config)
+        with self.lock:
+            fresh.catch_up(self.store)  # what was written while it loaded
+            old, self.state = self.state, fresh
+            self.run_dir = run_dir
+        return {"run": str(run_dir), "previous": str(old.run.path), "model": fresh.run.model_name}
+
+    # ------------------------------------------------------------------ reads
+    def health(self) -> dict[str, Any]:
+        s = self.state
+        return {
+            "status": "ok",
+            "run": str(s.run.path),
+            "model": s.run.model_name,
+            "n_users": len(s.run.users),
+            "n_items": len(s.cat.items),
+            "live_users": len(s.users),
+            "events_through": s.events_through,
+            "store": self.store.dialect,
+        }

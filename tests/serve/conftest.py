@@ -1,0 +1,161 @@
+"""Small trained runs and a real HTTP server on loopback for the serving tests."""
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import threading
+import time
+from pathlib import Path
+
+import httpx
+import numpy as np
+import pytest
+
+SCIFI = ["Space station crew fights an alien", "Starship pilots explore a distant galaxy",
+         "Robots rebel on a mining planet", "Time travellers repair the future",
+         "Astronauts stranded on a red planet", "An android learns to dream among the stars"]
+ROMANCE = ["Two strangers fall in love in Paris", "A wedding planner meets her match",
+           "Old flames reunite at a summer lake house", "A love letter lost for forty years",
+           "Rival bakers fall for each other", "A royal romance in a small kingdom"]
+
+
+def write_dataset(folder: Path, n_users: int = 60, per_user: int = 8, seed: int = 0) -> Path:
+    """Two tastes with text: users < n/2 pick science-fiction items, the rest romances."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = [(f"s{j}", t, "Science Fiction") for j, t in enumerate(SCIFI * 3)]
+    items += [(f"r{j}", t, "Romance") for j, t in enumerate(ROMANCE * 3)]
+    lines = ["item_id,title,genres"] + [f"{i},{t} ({i}),{g}" for i, t, g in items]
+    (folder / "items.csv").write_text("\n".join(lines) + "\n")
+    scifi = [i for i, _, g in items if g == "Science Fiction"]
+    romance = [i for i, _, g in items if g == "Romance"]
+    rows = ["user_id,item_id,timestamp"]
+    for u in range(n_users):
+        pool = scifi if u < n_users // 2 else romance
+        for t, i in enumerate(rng.choice(pool, size=per_user, replace=False)):
+            rows.append(f"u{u},{i},{1000 + t}")
+    (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def train_run(data: Path, model: str, out: Path, sets: list[str]) -> Path:
+    from semrec.pipeline import build_config, train_and_save
+
+    config = build_config(model, sets=["progress=false", "seed=0", *sets], split="random:0.8/0.1/0.1")
+    train_and_save(str(data), config, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def toy_data(tmp_path_factory) -> Path:
+    return write_dataset(tmp_path_factory.mktemp("data") / "tastes")
+
+
+@pytest.fixture(scope="session")
+def mf_run_master(toy_data, tmp_path_factory) -> Path:
+    return train_run(toy_data, "mf", tmp_path_factory.mktemp("runs") / "mf",
+                     ["epochs=20", "dim=16", "lr=0.02", "batch_size=128", "patience=100"])
+
+
+@pytest.fixture(scope="session")
+def semgraph_run_master(toy_data, tmp_path_factory) -> Path:
+    return train_run(toy_data, "semgraph", tmp_path_factory.mktemp("runs") / "semgraph",
+                     ["epochs=10", "dim=16", "hidden=32", "lr=0.02", "batch_size=128", "knn=5",
+                      "patience=100"])
+
+
+@pytest.fixture
+def mf_run(mf_run_master, tmp_path) -> Path:
+    """A private copy of the MF run (its event store lives inside the folder)."""
+    return Path(shutil.copytree(mf_run_master, tmp_path / "mf"))
+
+
+@pytest.fixture
+def semgraph_run(semgraph_run_master, tmp_path) -> Path:
+    return Path(shutil.copytree(semgraph_run_master, tmp_path / "semgraph"))
+
+
+@pytest.fixture
+def postgres_url() -> str:
+    """A fresh schema-free database URL, or a skip when no PostgreSQL is configured."""
+    url = os.environ.get("SEMREC_TEST_POSTGRES_URL")
+    if not url:
+        pytest.skip("PostgreSQL not configured: set SEMREC_TEST_POSTGRES_URL (.ci/run does)")
+    from sqlalchemy import create_engine, text
+
+    from semrec.serve.store import metadata
+
+    # tests share one database: start from empty tables
+    engine = create_engine(url)
+    try:
+        with engine.begin() as conn:
+            metadata.drop_all(conn)
+            conn.execute(text("SELECT 1"))
+    finally:
+        engine.dispose()
+    return url
+
+
+class LiveServer:
+    """A uvicorn server in a thread on a free loopback port."""
+
+    def __init__(self, app) -> None:
+        import uvicorn
+
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off")
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 20
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("uvicorn did not start")
+            time.sleep(0.02)
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def close(self) -> None:
+        self.client.close()
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+        self.sock.close()
+
+
+@pytest.fixture
+def serve():
+    """``serve(run_dir, store_url=None, token=None) -> LiveServer`` over real HTTP."""
+    from semrec.serve.api import create_app
+    from semrec.serve.live import Service
+
+    started = []
+
+    def start(run_dir, store_url=None, token=None):
+        service = Service(run_dir, store_url)
+        server = LiveServer(create_app(service, token))
+        server.service = service
+        started.append(server)
+        return server
+
+    yield start
+    for s in started:
+        s.close()
+        s.service.close()
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``semrec ARGS...`` in-process; returns ``(exit code, stdout, stderr)``."""
+    from semrec.cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return exc.value.code, out, err
+
+    return run
