@@ -22,12 +22,16 @@ has that key (``epochs``, ``batch_size``, ``lr``, ``dim``, ``layers``, ``seed``,
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 import types
 import typing
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any, TypeVar
+
+try:
+    import tomllib
+except ModuleNotFoundError:  # Python 3.10
+    import tomli as tomllib
 
 from semrec.errors import ConfigError
 

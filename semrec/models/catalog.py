@@ -7,8 +7,8 @@ from typing import Literal
 from semrec.config import to_dict
 from semrec.errors import ConfigError
 from semrec.models.base import FittedModel, TrainableModel
-from semrec.models.itemknn import ItemKNN, ItemKNNConfig
 from semrec.models.graphfilter import GraphFilter, GraphFilterConfig
+from semrec.models.itemknn import ItemKNN, ItemKNNConfig
 from semrec.models.lightgcn import LightGCN, LightGCNConfig
 from semrec.models.mf import MF, MFConfig
 from semrec.models.popularity import Popularity, PopularityConfig

@@ -216,9 +216,7 @@ class _SentenceTransformersBackend:
         self.model.eval()
         if max_seq_length is not None:
             self.model.max_seq_length = max_seq_length
-        dim_fn = getattr(self.model, "get_embedding_dimension", None) or getattr(
-            self.model, "get_sentence_embedding_dimension"
-        )
+        dim_fn = getattr(self.model, "get_embedding_dimension", None) or self.model.get_sentence_embedding_dimension
         self.dim = int(dim_fn())
         self._preprocess = getattr(self.model, "preprocess", None) or self.model.tokenize
 
@@ -253,7 +251,7 @@ class _HuggingFaceBackend:
         self.model.eval()
         self.device = device
         config = self.model.config
-        self.dim = int(getattr(config, "hidden_size", 0) or getattr(config, "d_model"))
+        self.dim = int(getattr(config, "hidden_size", 0) or config.d_model)
         limits = [FALLBACK_MAX_SEQ_LENGTH]
         tok_max = getattr(self.tokenizer, "model_max_length", None)
         if isinstance(tok_max, int) and 0 < tok_max < 1_000_000:

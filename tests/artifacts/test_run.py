@@ -8,8 +8,8 @@ from semrec.artifacts.run import load_run, save_run, staging
 from semrec.config import DataConfig
 from semrec.errors import RunError
 from semrec.graph.interaction import InteractionGraph
-from semrec.models.mf import MF, MFConfig
 from semrec.models.itemknn import ItemKNN, ItemKNNConfig
+from semrec.models.mf import MF, MFConfig
 from semrec.train.loop import TrainConfig
 
 

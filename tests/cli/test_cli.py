@@ -8,7 +8,6 @@ import pytest
 from semrec.cli.main import main
 
 
-
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, data_home):
     """popularity and a short MF run on ml-100k u1, trained once for this module."""

@@ -6,7 +6,6 @@ import pytest
 from semrec.cli.main import main
 
 
-
 @pytest.fixture(scope="module")
 def semantic_run(tmp_path_factory, data_home):
     out = tmp_path_factory.mktemp("runs") / "semantic"

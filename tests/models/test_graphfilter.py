@@ -7,8 +7,6 @@ from semrec.errors import ConfigError
 from semrec.models.graphfilter import GraphFilter, GraphFilterConfig, top_right_singular_vectors
 
 
-
-
 def two_communities(size: int = 6, per_user: int = 4) -> sp.csr_matrix:
     """Users ``c*size + j`` like items ``c*size + (j..j+per_user-1) mod size``, c in {0, 1}."""
     rows = [c * size + j for c in range(2) for j in range(size) for _ in range(per_user)]

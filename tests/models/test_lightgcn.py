@@ -4,14 +4,13 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from toy_graphs import in_community_first, train_steps, two_communities
 
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch
 from semrec.models.lightgcn import LightGCN, LightGCNConfig, propagate, propagate_layers
 from semrec.train.losses import bpr_loss
-from toy_graphs import in_community_first, train_steps, two_communities
-
 
 # --- a toy graph of two clear communities, and a minimal training loop -------------
 

@@ -2,12 +2,12 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import torch
+from toy_graphs import in_community_auc, train_steps, two_communities
 
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch
 from semrec.models.mf import MF, MFConfig
-from toy_graphs import in_community_auc, train_steps, two_communities
 
 
 def test_loss_by_hand():

@@ -1,6 +1,7 @@
 import numpy as np
 import pytest
 import torch
+from toy_graphs import in_community_first, train_steps, two_communities
 
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
@@ -8,7 +9,6 @@ from semrec.models.base import Batch
 from semrec.models.lightgcn import propagate_layers
 from semrec.models.xsimgcl import XSimGCL, XSimGCLConfig, sign_aligned_noise
 from semrec.train.losses import info_nce
-from toy_graphs import in_community_first, train_steps, two_communities
 
 
 @pytest.fixture

@@ -8,6 +8,7 @@ import torch
 
 from semrec.models.base import Batch
 
+
 def two_communities(size: int = 6, per_user: int = 4) -> sp.csr_matrix:
     """Users ``c*size + j`` like items ``c*size + (j..j+per_user-1) mod size``, c in {0, 1}."""
     rows, cols = [], []
