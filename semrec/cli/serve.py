@@ -17,9 +17,18 @@ import click
               help="Bearer token required by the write endpoints (or SEMREC_TOKEN).")
 @click.option("--index", "index_kind", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat",
               show_default=True, help="Item index: exact inner product, or approximate for large catalogues.")
-def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str) -> None:
+@click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
+              help="Threads each request's vector search and tensor ops may use; requests already "
+                   "run side by side, so one per request keeps the cores from being oversubscribed.")
+def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str,
+          threads: int) -> None:
     """Serve RUN_DIR over HTTP, replaying the event store first."""
+    import faiss
+    import torch
     import uvicorn
+
+    faiss.omp_set_num_threads(threads)
+    torch.set_num_threads(threads)
 
     from semrec.serve.api import create_app
     from semrec.serve.index import IndexConfig

@@ -150,6 +150,10 @@ class ItemIndex:
         k = max(1, min(int(k), self.n_items))
         if allowed is not None:
             return self._search_subset(q[0], k, np.asarray(allowed, dtype=np.int64), exclude)
+        if self.config.kind == "flat" and exclude is not None and len(exclude) <= MAX_OVERFETCH:
+            # exact search: fetch k more per excluded item and drop them afterwards, cheaper
+            # than building an ID selector for every query
+            return self._search_overfetch(q, k, np.asarray(exclude, dtype=np.int64))
         selector = _exclusion(exclude)
         params = None
         if self.config.kind == "hnsw":
@@ -163,6 +167,12 @@ class ItemIndex:
         keep = ids[0] >= 0  # FAISS pads with -1 when fewer than k items pass the filter
         return scores[0][keep], ids[0][keep].astype(np.int64)
 
+    def _search_overfetch(self, q: np.ndarray, k: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        fetch = min(k + len(exclude), self._n)
+        scores, ids = self._index.search(q, fetch)
+        keep = (ids[0] >= 0) & ~np.isin(ids[0], exclude)
+        return scores[0][keep][:k], ids[0][keep][:k].astype(np.int64)
+
     def _search_subset(
         self, q: np.ndarray, k: int, allowed: np.ndarray, exclude: np.ndarray | None
     ) -> tuple[np.ndarray, np.ndarray]:
@@ -174,6 +184,10 @@ class ItemIndex:
         scores = self._vectors[allowed] @ q  # (m,)
         order = np.argsort(-scores, kind="stable")[:k]
         return scores[order].astype(np.float32), allowed[order]
+
+
+#: Seen items up to which an exact search over-fetches instead of using an ID selector.
+MAX_OVERFETCH = 2048
 
 
 def _as_matrix(vectors: np.ndarray) -> np.ndarray:
