@@ -4,7 +4,9 @@
         --models popularity,itemknn,mf [--set mf:epochs=100] [--out runs/bench]
 
 Each row is one `semrec train` run (same data, split, seeds); the command that
-reproduces a row is printed under the table.
+reproduces a row is printed under the table. On a split with cold entities
+(``cold-items:F``, ``cold-users:F/N``) the table gains the cold section's columns
+(held-out items ranked among themselves, or held-out users scored from N items).
 """
 from __future__ import annotations
 
@@ -42,19 +44,22 @@ def main() -> None:
         m = run.metrics["test"]
         epochs = run.metrics.get("epochs_run")
         per_epoch = (run.metrics["fit_s"] / epochs) if epochs else None
+        cold = run.metrics.get("cold") or {}
         rows.append((name, *[m[f"{metric}@{k}"] for k in ks for metric in ("recall", "ndcg")],
+                     *[cold.get(f"{metric}@{k}", float("nan")) for k in ks for metric in ("recall", "ndcg")],
                      run.metrics["fit_s"], per_epoch, run.metrics.get("best_epoch"), wall))
         set_args = " ".join(f"--set {s}" for s in sets)
         commands.append(f"semrec train --data {args.data} --model {name} --split {args.split} {set_args} "
                         f"--out {out}".replace("  ", " "))
         print(f"done {name}: " + ", ".join(f"{k}={v:.4f}" for k, v in m.items() if "@20" in k), file=sys.stderr)
     head = ["model"] + [f"{metric}@{k}" for k in ks for metric in ("Recall", "NDCG")] + \
+        [f"cold {metric}@{k}" for k in ks for metric in ("Recall", "NDCG")] + \
         ["fit s", "s/epoch", "best epoch", "wall s"]
     print("| " + " | ".join(head) + " |")
     print("|" + "---|" * len(head))
     for r in rows:
-        cells = [r[0]] + [f"{v:.4f}" for v in r[1:1 + 2 * len(ks)]]
-        fit_s, per_epoch, best, wall = r[1 + 2 * len(ks):]
+        cells = [r[0]] + [f"{v:.4f}" for v in r[1:1 + 4 * len(ks)]]
+        fit_s, per_epoch, best, wall = r[1 + 4 * len(ks):]
         cells += [f"{fit_s:.1f}", "-" if per_epoch is None else f"{per_epoch:.2f}",
                   "-" if best is None else str(best), f"{wall:.1f}"]
         print("| " + " | ".join(cells) + " |")
