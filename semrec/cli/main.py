@@ -343,11 +343,14 @@ def demo(out: str | None, user: str, epochs: int) -> None:
 # ----------------------------------------------------------------------------- entry point
 
 
+from semrec.cli.experience import runs, tune  # noqa: E402
 from semrec.cli.serve import explain, retrain, serve  # noqa: E402
 
 cli.add_command(serve)
 cli.add_command(retrain)
 cli.add_command(explain)
+cli.add_command(tune)
+cli.add_command(runs)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -12,6 +12,10 @@ Shapes outside checks rely on::
     POST /items   {"item", "text", "title"?}
     DELETE /users/{id}
     GET  /health
+    GET  /users?query=TEXT&limit=20       {"users": [{"user", "n_items"}, ...]}   (search by id)
+    GET  /history?user=ID&limit=50        {"user": ID, "known": bool, "items": [{"item", "title",
+                                           "rating", "live"}, ...]}   (live events first)
+    GET  /                                the web page (``semrec/web/``), its files under /static/
 
 Ids are the dataset's external ids, as strings (JSON integers are accepted and read as
 strings). Write endpoints (``POST /events``, ``POST /items``, ``DELETE /users``,
@@ -21,17 +25,20 @@ requests get a 4xx whose ``detail`` names the field and what was expected.
 from __future__ import annotations
 
 import secrets
+from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 from fastapi import Depends, FastAPI, Query, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import FileResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from fastapi.staticfiles import StaticFiles
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
 
 from semrec import __version__
 from semrec.errors import SemrecError
-from semrec.serve.live import Conflict, NotFound, Service
+from semrec.serve.live import Conflict, LiveState, NotFound, Service
 from semrec.serve.store import MAX_ID, Event, StoreError
 
 MAX_K = 1000
@@ -139,6 +146,28 @@ class Explanation(BaseModel):
     text_share: float | None
     behaviour_share: float | None
     sentence: str
+
+
+class UserHit(BaseModel):
+    user: str
+    n_items: int
+
+
+class Users(BaseModel):
+    users: list[UserHit]
+
+
+class HistoryItem(BaseModel):
+    item: str
+    title: str | None = None
+    rating: float | None = None
+    live: bool
+
+
+class History(BaseModel):
+    user: str
+    known: bool
+    items: list[HistoryItem]
 
 
 class Deleted(BaseModel):
@@ -322,7 +351,94 @@ def create_app(service: Service, token: str | None = None) -> FastAPI:
         """Switch to another run folder (e.g. a retrain's) without dropping requests."""
         return service.swap(body.run)
 
+    @app.get("/users", response_model=Users)
+    def users(
+        query: Annotated[str, Query(max_length=MAX_ID, description="part of a user id")] = "",
+        limit: Annotated[int, Query(ge=1, le=MAX_K)] = 20,
+    ) -> dict[str, Any]:
+        """Users whose id contains ``query`` (ids starting with it first), for the web page."""
+        return {"users": search_users(service.state, query, limit)}
+
+    @app.get("/history", response_model=History)
+    def history(
+        user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
+        limit: Annotated[int, Query(ge=1, le=MAX_K)] = 50,
+    ) -> dict[str, Any]:
+        """A user's items: posted events first, then the run's, highest rated first."""
+        return user_history(service.state, user, limit)
+
+    # the web page: static files shipped inside the package, no build step
+    app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
+
+    @app.get("/", include_in_schema=False)
+    def page() -> FileResponse:
+        return FileResponse(WEB_DIR / "index.html", media_type="text/html")
+
     return app
+
+
+#: The web page's files (package data).
+WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+
+
+def search_users(state: LiveState, query: str, limit: int) -> list[dict[str, Any]]:
+    """``[{"user", "n_items"}]``: known and live users (not deleted) whose id contains
+    ``query`` (case-insensitive), ids starting with it first, then in the run's order."""
+    q = query.strip().lower()
+    seen = state.run.seen()
+    counts = np.diff(seen.indptr)  # (n_users,) interactions per run user
+    prefix: list[tuple[str, int]] = []
+    inner: list[tuple[str, int]] = []
+    live = {u: e for u, e in state.users.items() if u not in state.run.users}
+    candidates = [(u, i) for i, u in enumerate(state.run.users.ids)] + [(u, None) for u in live]
+    for user, i in candidates:
+        if user in state.deleted and not len(state.user_entry(user).items):
+            continue
+        low = user.lower()
+        if q and q not in low:
+            continue
+        entry = state.users.get(user)
+        n = int(counts[i]) if i is not None and user not in state.deleted else 0
+        if entry is not None:
+            n = len(state.seen(entry))
+        (prefix if low.startswith(q) else inner).append((user, n))
+        if len(prefix) >= limit:
+            break
+    return [{"user": u, "n_items": n} for u, n in (prefix + inner)[:limit]]
+
+
+def user_history(state: LiveState, user: str, limit: int) -> dict[str, Any]:
+    """``{"user", "known", "items": [{"item", "title", "rating", "live"}]}``: items from
+    posted events first, then the run's own, highest rated (then most recent) first."""
+    cat = state.cat
+    entry = state.user_entry(user)
+    rows: list[dict[str, Any]] = []
+    run_items: set[int] = set()
+    if entry.index is not None:
+        ranked = []
+        split = state.run.split
+        for part in ("train", "valid", "test", "support"):
+            inter = getattr(split, part, None)
+            if inter is None:
+                continue
+            mask = inter.users == entry.index
+            items = inter.items[mask]
+            ratings = None if inter.ratings is None else inter.ratings[mask]
+            stamps = None if inter.timestamps is None else inter.timestamps[mask]
+            for j, item in enumerate(items.tolist()):
+                r = None if ratings is None else float(ratings[j])
+                t = 0 if stamps is None else int(stamps[j])
+                ranked.append((-(r or 0.0), -t, item, r))
+        ranked.sort()
+        for _, _, item, r in ranked:
+            run_items.add(item)
+            rows.append({"i": item, "rating": r, "live": False})
+    live = [{"i": int(i), "rating": None, "live": True} for i in entry.items[::-1] if int(i) not in run_items]
+    out = []
+    for row in (live + rows)[:limit]:
+        ext = cat.items.to_external([row["i"]])[0]
+        out.append({"item": ext, "title": cat.titles.get(ext), "rating": row["rating"], "live": row["live"]})
+    return {"user": user, "known": entry.index is not None or bool(len(entry.items)), "items": out}
 
 
 class _HTTPError(Exception):
