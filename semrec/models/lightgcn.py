@@ -104,12 +104,15 @@ class LightGCNConfig:
     Args:
         dim: embedding size ``d``; default 64.
         layers: propagation steps ``L``; default 3.
-        reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-4.
+        reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-3.
+            Tuned on ml-100k ``given:u1`` validation (lr 5e-3): 1e-3 peaked at valid
+            NDCG@20 0.2620 (epoch 160) against 0.2555 (epoch 75, then overfitting) for
+            the paper's 1e-4.
     """
 
     dim: int = 64
     layers: int = 3
-    reg: float = 1e-4
+    reg: float = 1e-3
 
     def __post_init__(self) -> None:
         check_positive("model.dim", self.dim, error=ConfigError)
@@ -128,11 +131,11 @@ class LightGCN(TrainableModel):
         n_items: number of items.
         dim: embedding size; default 64.
         layers: propagation steps ``L``; default 3.
-        reg: weight of the L2 penalty; default 1e-4.
+        reg: weight of the L2 penalty; default 1e-3.
     """
 
     def __init__(
-        self, n_users: int, n_items: int, dim: int = 64, layers: int = 3, reg: float = 1e-4
+        self, n_users: int, n_items: int, dim: int = 64, layers: int = 3, reg: float = 1e-3
     ) -> None:
         super().__init__()
         check_positive("n_users", n_users)

@@ -20,7 +20,15 @@ over the batch's unique users and unique positive items, ``λ = ssl_weight``.
 same minimisers; with plain SGD, learning rate ``η`` on ``L`` is the same update as
 learning rate ``(1+λ)·η`` on ``L_α``. Adam is invariant to a constant positive scale
 of the loss (up to its ``eps`` term), so with Adam the two give the same run at the
-same learning rate. The default ``λ = 0.2`` is ``α = 1/1.2 ≈ 0.833``.
+same learning rate. The default ``λ = 0.02`` is ``α = 1/1.02 ≈ 0.980``.
+
+**Why λ = 0.02 and not SELFRec's 0.2** (tuned on ml-100k ``given:u1`` validation):
+the InfoNCE terms start near ``2·log(B) ≈ 14`` against BPR's 0.69 and their gradient
+carries the factor ``1/τ = 5``; on a small dense graph where nearly every user is in
+every batch, ``λ = 0.2`` made the uniformity term the objective (validation NDCG@20
+peaked at epoch 4 and fell while the loss kept dropping). ``λ = 0.02`` trains
+properly and converges faster than LightGCN (valid NDCG@20 0.2318 at epoch 15 against
+0.2071), peaking at 0.2584 (epoch 90).
 
 Differences from LightGCN kept from the paper's reference code (SELFRec): the final
 embeddings average layers ``1..L`` without the input layer 0, and the item view of the
@@ -69,7 +77,8 @@ class XSimGCLConfig:
         reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-4.
         eps: norm of the per-layer noise; default 0.2.
         temperature: InfoNCE temperature ``τ``; default 0.2.
-        ssl_weight: ``λ``, weight of the contrastive loss; default 0.2.
+        ssl_weight: ``λ``, weight of the contrastive loss; default 0.02 (see the module
+            doc for why not 0.2).
         cl_layer: which layer (1-based, ``<= layers``) is contrasted with the final
             embeddings; default 1.
     """
@@ -79,7 +88,7 @@ class XSimGCLConfig:
     reg: float = 1e-4
     eps: float = 0.2
     temperature: float = 0.2
-    ssl_weight: float = 0.2
+    ssl_weight: float = 0.02
     cl_layer: int = 1
 
     def __post_init__(self) -> None:
@@ -110,7 +119,7 @@ class XSimGCL(TrainableModel):
         reg: weight of the L2 penalty on layer-0 embeddings; default 1e-4.
         eps: L2 norm of the noise added to each node at each layer; default 0.2.
         temperature: InfoNCE temperature; default 0.2.
-        ssl_weight: ``λ``, weight of the InfoNCE term; default 0.2.
+        ssl_weight: ``λ``, weight of the InfoNCE term; default 0.02.
         cl_layer: the layer contrasted with the final embeddings, in ``1..layers``;
             default 1.
     """
@@ -124,7 +133,7 @@ class XSimGCL(TrainableModel):
         reg: float = 1e-4,
         eps: float = 0.2,
         temperature: float = 0.2,
-        ssl_weight: float = 0.2,
+        ssl_weight: float = 0.02,
         cl_layer: int = 1,
     ) -> None:
         super().__init__()

@@ -103,8 +103,9 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torc
         )
     if temperature <= 0:
         raise ValueError(f"info_nce: temperature must be > 0, got {temperature}")
-    a = F.normalize(a, dim=1)  # (B, d)
+    # 1/τ folded into one (B, d) factor: a (B, d) scale instead of a (B, B) division
+    a = F.normalize(a, dim=1) * (1.0 / temperature)  # (B, d)
     b = F.normalize(b, dim=1)  # (B, d)
-    logits = a @ b.T / temperature  # (B, B)
+    logits = a @ b.T  # (B, B)
     target = torch.arange(a.shape[0], device=a.device)  # (B,)
     return F.cross_entropy(logits, target, reduction="mean")

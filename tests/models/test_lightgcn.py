@@ -128,7 +128,7 @@ def test_state_dict_round_trip():
 
 def test_config_defaults_build_the_model_and_bad_values_are_rejected():
     cfg = LightGCNConfig()
-    assert (cfg.dim, cfg.layers, cfg.reg) == (64, 3, 1e-4)
+    assert (cfg.dim, cfg.layers, cfg.reg) == (64, 3, 1e-3)
     model = LightGCN(3, 4, **vars(cfg))
     assert model.user_emb.weight.shape == (3, 64) and model.layers == 3
     with pytest.raises(ConfigError, match="layers"):

@@ -3,10 +3,10 @@ import pytest
 import scipy.sparse as sp
 import torch
 
+from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.semgraph import SemGraph, SemGraphConfig, _segment_softmax, edge_attention_propagate
 from semrec.train.loop import TrainConfig, fit, seed_everything
-from semrec.errors import ConfigError
 
 
 def community_text(n_items: int, dim: int = 8, seed: int = 0) -> torch.Tensor:
@@ -108,3 +108,48 @@ def test_config_rejects_out_of_range_values():
         SemGraphConfig(alpha=1.5)
     with pytest.raises(ConfigError, match="dim must be at least 1"):
         SemGraphConfig(dim=0)
+
+
+def test_text_projection_centres_its_input_without_new_state():
+    from semrec.models.semgraph import TextProjection
+
+    g = torch.Generator().manual_seed(0)
+    ref = torch.nn.functional.normalize(torch.randn(50, 8, generator=g) + 3.0, dim=1)  # shared direction
+    proj = TextProjection(8, 16, 4, ref)
+    # the reference mean maps to the MLP's value at the origin; the state dict is unchanged
+    torch.testing.assert_close(proj(ref.mean(0, keepdim=True)), proj.net(torch.zeros(1, 8)))
+    assert set(proj.state_dict()) == set(TextProjection(8, 16, 4).state_dict())
+    centred = (ref - proj.center) / proj.scale
+    assert centred.pow(2).sum(1).mean().item() == pytest.approx(1.0, rel=1e-5)
+
+
+def test_gate_starts_at_the_text_prior_and_loads_runs_saved_without_it(make_community_split):
+    from semrec.models.semgraph import TEXT_PRIOR, ViewAttention
+
+    gate = ViewAttention(8, text_prior=TEXT_PRIOR)
+    x = torch.randn(5, 8)
+    torch.testing.assert_close(gate(x, x)[:, 1], torch.full((5,), TEXT_PRIOR))
+    split = make_community_split()
+    model = SemGraph(split.n_users, split.n_items, community_text(split.n_items), dim=8)
+    old = {k: v for k, v in model.state_dict().items() if not k.endswith("gate.prior")}
+    fresh = SemGraph(split.n_users, split.n_items, community_text(split.n_items), dim=8)
+    fresh.load_state_dict(old)  # a run saved before the prior existed
+    torch.testing.assert_close(fresh.item_gate.prior, torch.zeros(2))
+
+
+def test_text_contrast_trains_the_text_view_not_the_graph_view(make_community_split):
+    from semrec.models.base import Batch
+
+    split = make_community_split()
+    graph = InteractionGraph(split.matrix("train"))
+    batch = Batch(torch.arange(10), torch.arange(10), torch.arange(10, 20)[:, None])
+    grads = {}
+    for alpha in (1.0, 0.5):  # text_weight 1: L = α·sup + (1 − α)·InfoNCE(z, sg(V))
+        seed_everything(0)
+        model = SemGraph(split.n_users, split.n_items, community_text(split.n_items), dim=8, alpha=alpha,
+                         text_weight=1.0, eps=0.0, id_dropout=0.0)
+        model.loss(batch, graph)["loss"].backward()
+        grads[alpha] = (model.item_emb.weight.grad.clone(), model.item_proj.net[0].weight.grad.clone())
+    # the ID table gets only the supervised gradient; the text MLP gets the contrast's too
+    torch.testing.assert_close(grads[0.5][0], 0.5 * grads[1.0][0])
+    assert not torch.allclose(grads[0.5][1], 0.5 * grads[1.0][1])

@@ -113,7 +113,7 @@ def test_state_dict_round_trip(graph):
 def test_config_defaults_and_validation():
     cfg = XSimGCLConfig()
     assert (cfg.dim, cfg.layers, cfg.reg, cfg.eps, cfg.temperature, cfg.ssl_weight, cfg.cl_layer) == (
-        64, 3, 1e-4, 0.2, 0.2, 0.2, 1)
+        64, 3, 1e-4, 0.2, 0.2, 0.02, 1)
     assert XSimGCL(3, 4, **vars(cfg)).cl_layer == 1
     with pytest.raises(ConfigError, match="cl_layer"):
         XSimGCLConfig(layers=2, cl_layer=3)
