@@ -11,12 +11,13 @@ import numpy as np
 import torch
 
 from semrec.artifacts.run import save_run, staging
-from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml
+from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, to_dict
 from semrec.data.dataset import Dataset, Interactions
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError
 from semrec.evaluate.cold import cold_sections
+from semrec.evaluate.plots import metric_at_k_curve
 from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 from semrec.graph.interaction import InteractionGraph
 from semrec.models import catalog
@@ -24,8 +25,10 @@ from semrec.models.base import FittedModel, Scorer
 from semrec.models.semantic import SemanticModel
 from semrec.text.build import effective_template
 from semrec.text.features import TextFeatures, text_features
+from semrec.train import distributed
 from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything
 from semrec.train.plots import learning_curve
+from semrec.train.tracking import TensorBoardTracker
 
 DEFAULT_KS = (10, 20)
 
@@ -108,8 +111,12 @@ def train_and_save(
     *,
     dataset: Dataset | None = None,
     on_note: Callable[[str], None] = lambda s: None,
-) -> TrainedRun:
-    """Train ``config.model`` on ``data`` and write the run folder ``out``."""
+) -> TrainedRun | None:
+    """Train ``config.model`` on ``data`` and write the run folder ``out``.
+
+    Under ``torchrun`` every process trains its shard; process 0 evaluates, writes the
+    run and returns it, the others return ``None``.
+    """
     dataset = dataset or load_dataset(data)
     for note in dataset.notes:
         on_note(note)
@@ -127,27 +134,17 @@ def train_and_save(
     model = catalog.build(config.model, split.n_users, split.n_items, config.model_params,
                           model_inputs(split, features))
     out = Path(out)
+    ctx = distributed.context()
+    if not ctx.is_main:
+        # other processes of a torchrun job train in step with process 0, which alone
+        # evaluates and writes the run
+        _fit_model(model, split, config, features, None, None)
+        distributed.finish(ctx)
+        return None
     with staging(out) as folder:
+        tracker = TensorBoardTracker(folder / "tensorboard", config.train.tensorboard, on_note=on_note)
         t0 = time.perf_counter()
-        result = None
-        train = split.matrix("train")
-        if isinstance(model, SemanticModel):
-            stamps = None
-            if split.train.timestamps is not None:
-                stamps = Interactions(split.train.users, split.train.items, split.train.timestamps.astype(np.float32))
-                stamps = stamps.csr(split.n_users, split.n_items, "ratings")
-            model.fit(train, timestamps=stamps)
-            scorer: Scorer = model
-        elif isinstance(model, FittedModel):
-            model.fit(train)
-            scorer = model
-        else:
-            device = resolve_device(config.train.device)
-            graph = InteractionGraph(train, device, item_item=None if features is None else features.knn)
-            result = fit(model, split, config.train, graph=graph, log_path=folder / "log.jsonl", device=device)
-            scorer = model.scorer(graph)
-            metric = "rmse" if config.train.task == "rating" else config.train.metric
-            learning_curve(result.history, folder / "learning_curve.png", metric)
+        scorer, result, graph = _fit_model(model, split, config, features, folder, tracker.log_epoch)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
@@ -167,6 +164,11 @@ def train_and_save(
             "epochs_run": None if result is None else result.epochs_run,
             "stopped_early": None if result is None else result.stopped_early,
         }
+        tracker.log_hparams({"model": {"name": config.model, **to_dict(config.model_params)},
+                             "train": to_dict(config.train), "data": to_dict(config.data)},
+                            {"test": test, **cold})
+        tracker.close()  # before staging renames the folder
+        metric_at_k_curve(test, folder / "metrics_at_k.png", title=f"{config.model}: test metrics at K")
         save_run(
             folder,
             model_name=config.model,
@@ -188,4 +190,30 @@ def train_and_save(
             text=features,
             text_config=config.text if features is not None else None,
         )
+    distributed.finish(ctx)
     return TrainedRun(out, config, split, metrics, result)
+
+
+def _fit_model(model, split: Split, config: RunConfig, features: TextFeatures | None,
+               folder: Path | None, on_epoch) -> tuple[Scorer, TrainResult | None, InteractionGraph | None]:
+    """Fit ``model`` on the split's training part: ``(scorer, training result, graph)``.
+    ``folder`` receives the epoch log and learning curve (``None``: nothing written)."""
+    train = split.matrix("train")
+    if isinstance(model, SemanticModel):
+        stamps = None
+        if split.train.timestamps is not None:
+            stamps = Interactions(split.train.users, split.train.items, split.train.timestamps.astype(np.float32))
+            stamps = stamps.csr(split.n_users, split.n_items, "ratings")
+        model.fit(train, timestamps=stamps)
+        return model, None, None
+    if isinstance(model, FittedModel):
+        model.fit(train)
+        return model, None, None
+    device = resolve_device(config.train.device)
+    graph = InteractionGraph(train, device, item_item=None if features is None else features.knn)
+    result = fit(model, split, config.train, graph=graph, device=device, on_epoch=on_epoch,
+                 log_path=None if folder is None else folder / "log.jsonl")
+    if folder is not None:
+        metric = "rmse" if config.train.task == "rating" else config.train.metric
+        learning_curve(result.history, folder / "learning_curve.png", metric)
+    return model.scorer(graph), result, graph

@@ -102,3 +102,17 @@ def books(tmp_path_factory) -> Path:
     pd.DataFrame({"user_id": [f"u{u}" for u in range(40)], "occupation": jobs}).to_csv(
         root / "users.csv", index=False)
     return root
+
+
+@pytest.fixture
+def run_cli(capsys):
+    """Run ``semrec ARGS...`` in-process; returns ``(exit code, stdout, stderr)``."""
+    from semrec.cli.main import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        with pytest.raises(SystemExit) as exc:
+            main(list(args))
+        out, err = capsys.readouterr()
+        return exc.value.code, out, err
+
+    return run

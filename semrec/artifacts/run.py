@@ -6,13 +6,17 @@ Layout (``RUN_DIR/``)::
     config.toml           [data], [model] (name + hyper-parameters), [train]
     ids.json              {"users": [...], "items": [...]}: external ids in index order
     titles.json           {item_id: title} where the data has titles
-    split.safetensors     train / valid / test interactions (internal indices) and cold items
+    split.safetensors     train / valid / test (and cold users' support) interactions, internal
+                          indices; cold items and cold users
     model.safetensors     the model's state (weights or fitted statistics)
     embeddings.safetensors  final user and item embeddings (embedding models)
     knn.safetensors       semantic item–item neighbours (text models)
-    metrics.json          test metrics, best validation value and epoch
+    metrics.json          test metrics (and cold sections), best validation value and epoch
     log.jsonl             one line per training epoch
     learning_curve.png
+    metrics_at_k.png      test recall and NDCG against K
+    tensorboard/          TensorBoard event files: per-epoch scalars, hyper-parameters, metrics
+    events.sqlite         the event store, once the run is served (semrec serve)
 
 A run is written into a hidden staging folder beside ``RUN_DIR`` and renamed into
 place only when complete, so an interrupted save never leaves a run that loads.
@@ -248,7 +252,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         emb = load_file(str(_require(path, "embeddings.safetensors")))
         train = split.matrix("train")
         scorer = EmbeddingScorer(
-            emb["user_emb"].to(device), emb["item_emb"].to(device),
+            # tables may be stored in half precision (semrec.serve.precision); score in float32
+            emb["user_emb"].float().to(device), emb["item_emb"].float().to(device),
             item_degree=torch.as_tensor(train.getnnz(axis=0), device=device),
             trained_users=torch.as_tensor(train.getnnz(axis=1) > 0, device=device),
         ).calibrate_fold_in(train)

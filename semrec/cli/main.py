@@ -91,12 +91,17 @@ def data_info(dataset: str, as_json: bool) -> None:
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the test metrics as JSON.")
 def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_json) -> None:
-    """Train a model, evaluate it on the test part and write a run folder."""
+    """Train a model, evaluate it on the test part and write a run folder.
+
+    Data-parallel on several processes or machines: ``torchrun --nproc-per-node N -m semrec
+    train ...`` (gloo on CPU, NCCL on GPU); process 0 writes the run and prints."""
     from semrec.pipeline import build_config, train_and_save
 
     sets = list(sets) + (["progress=false"] if quiet else [])
     config = build_config(model_name, config_file, sets, split_spec)
     run = train_and_save(data_name, config, out, on_note=_note)
+    if run is None:  # a torchrun process other than 0: it trained its shard, process 0 reports
+        return
     summary = {
         "run": str(run.path),
         "model": config.model,

@@ -159,7 +159,7 @@ def evaluate_ranking(
                 f"scorer.score returned {shape} for {u.shape[0]} users; expected a "
                 f"tensor of shape ({u.shape[0]}, {n_items})"
             )
-        if not scores.is_floating_point():
+        if scores.dtype not in (torch.float32, torch.float64):  # integers, or half-precision tables
             scores = scores.to(torch.float32)
         if cand_t is not None and cand_t.device != scores.device:
             cand_t = cand_t.to(scores.device)

@@ -9,6 +9,7 @@ import copy
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -20,7 +21,8 @@ from tqdm.auto import tqdm
 from semrec.data.split import Split
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
-from semrec.models.base import TrainableModel
+from semrec.models.base import Batch, TrainableModel
+from semrec.train import distributed
 from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches, rating_batches
 
 
@@ -29,9 +31,13 @@ class TrainConfig:
     """How a trainable model is trained.
 
     Args:
-        epochs: maximum passes over the training interactions (default 100).
+        epochs: maximum passes over the training interactions (default 300; early
+            stopping usually ends a run well before).
         batch_size: interactions per optimiser step (default 2048).
-        lr: Adam learning rate (default 1e-3).
+        lr: Adam learning rate (default 5e-3). Tuned on ml-100k ``given:u1``
+            validation: at 1e-3 with 36 steps an epoch LightGCN was still rising after
+            100 epochs; 5e-3 reaches a higher validation peak for LightGCN, XSimGCL and
+            SemGraph.
         weight_decay: Adam weight decay; models add their own embedding
             regularisation on top (default 0).
         seed: seeds numpy and torch for sampling and initialisation (default 0).
@@ -40,26 +46,32 @@ class TrainConfig:
             (MSE on observed ratings, early stopping on validation RMSE).
         metric: validation metric for early stopping in ranking (default ``ndcg@20``).
         eval_every: validate every this many epochs (default 1).
-        patience: stop after this many validations without improvement (default 10).
+        patience: stop after this many validations without improvement (default 30:
+            at lr 5e-3 the validation curves of the graph models rise slowly and
+            noisily for 100-200 epochs; 10 stopped LightGCN early).
         max_seconds: stop after the epoch that passes this much training time
             (default ``None``: no limit).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``, ...
         progress: show progress bars (default true).
+        tensorboard: write TensorBoard logs (per-epoch scalars, hyper-parameters, final
+            metrics) into the run folder (default true; ``--set tensorboard=false`` turns
+            them off).
     """
 
-    epochs: int = 100
+    epochs: int = 300
     batch_size: int = 2048
-    lr: float = 1e-3
+    lr: float = 5e-3
     weight_decay: float = 0.0
     seed: int = 0
     n_negatives: int = 1
     task: Literal["ranking", "rating"] = "ranking"
     metric: str = "ndcg@20"
     eval_every: int = 1
-    patience: int = 10
+    patience: int = 30
     max_seconds: float | None = None
     device: str = "auto"
     progress: bool = True
+    tensorboard: bool = True
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "n_negatives", "eval_every"):
@@ -109,6 +121,11 @@ def fit(
     graph: InteractionGraph | None = None,
     log_path: Path | None = None,
     device: torch.device | None = None,
+    on_epoch: Callable[[int, dict], None] | None = None,
+    batch_loss: Callable[[Batch], dict[str, torch.Tensor]] | None = None,
+    optimizer: torch.optim.Optimizer | None = None,
+    max_batches: int | None = None,
+    validate: bool = True,
 ) -> TrainResult:
     """Train ``model`` on ``split.train``, validating on ``split.valid``.
 
@@ -117,26 +134,44 @@ def fit(
     appends one JSON line to ``log_path``: ``epoch``, ``loss`` (mean over batches),
     ``train_s`` (that epoch's training seconds), the other loss terms, and the
     validation metrics under their keys (``ndcg@20``, ... or ``rmse``) with
-    ``eval_s`` when validated.
+    ``eval_s`` when validated. ``on_epoch(epoch, record)`` is called after each epoch's
+    record is logged; it may raise to abandon training (a tuner pruning a trial).
+
+    The defaults train the usual way: ``model.loss(batch, graph)`` with Adam. Another
+    strategy plugs in here without a second loop: ``batch_loss`` (terms of one batch,
+    e.g. from a sampled neighbourhood, see :mod:`semrec.train.neighbor`), ``optimizer``,
+    ``max_batches`` per epoch (timing runs) and ``validate=False`` (no validation).
+
+    Under ``torchrun`` (see :mod:`semrec.train.distributed`) each process trains on its
+    shard of every batch with gradients averaged across processes; process 0 validates,
+    decides early stopping for all, and alone writes the log.
     """
     from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 
     rng = seed_everything(config.seed)
-    device = device or resolve_device(config.device)
+    ctx = distributed.context()
+    device = distributed.device_for(ctx, device or resolve_device(config.device))
+    batch_size = ctx.local_batch(config.batch_size)  # the global batch, split among processes
     model.to(device)
     train_csr = split.matrix("train")
     if graph is None:
         graph = InteractionGraph(train_csr, device)
-    optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
+    if optimizer is None:
+        optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rating = config.task == "rating"
     if rating and split.train.ratings is None:
         raise ConfigError("train.task is 'rating' but the dataset has no ratings")
     metric = "rmse" if rating else config.metric
     lower_is_better = metric in ("rmse", "mae")
-    has_valid = len(split.valid) > 0
+    has_valid = validate and len(split.valid) > 0
     sampler = None if rating else NegativeSampler(train_csr, rng)
     n_train = len(split.train) if rating else train_csr.nnz
-    steps = n_batches(n_train, config.batch_size)
+    steps = n_batches(len(range(ctx.rank, n_train, ctx.world_size)), batch_size)
+    if max_batches is not None:
+        steps = min(steps, max_batches)
+    if batch_loss is not None and ctx.enabled:
+        raise ConfigError("a custom batch loss (neighbour sampling) trains in one process, not under torchrun")
+    loss_of = batch_loss or distributed.loss_function(model, graph, ctx, device)
 
     def validate() -> dict[str, float]:
         model.eval()
@@ -149,7 +184,7 @@ def fit(
                 raise ConfigError(f"train.metric '{metric}' is not a ranking metric; try ndcg@20 or recall@20")
             return out
 
-    log = log_path.open("a", encoding="utf-8") if log_path is not None else None
+    log = log_path.open("a", encoding="utf-8") if log_path is not None and ctx.is_main else None
     best_state = copy.deepcopy(model.state_dict())
     best_epoch, best_value, since_best = 0, None, 0
     history: list[dict] = []
@@ -162,13 +197,15 @@ def fit(
             t0 = time.perf_counter()
             if rating:
                 tr = split.train
-                batches = rating_batches(tr.users, tr.items, tr.ratings, config.batch_size, rng)
+                batches = rating_batches(tr.users, tr.items, tr.ratings, batch_size, rng, ctx.shard)
             else:
-                batches = ranking_batches(train_csr, config.batch_size, config.n_negatives, rng, sampler)
+                batches = ranking_batches(train_csr, batch_size, config.n_negatives, rng, sampler, ctx.shard)
             sums: dict[str, float] = {}
-            for batch in tqdm(batches, total=steps, leave=False, desc=f"epoch {epoch}",
-                              disable=not config.progress):
-                terms = model.loss(batch.to(device), graph)
+            for step, batch in enumerate(tqdm(batches, total=steps, leave=False, desc=f"epoch {epoch}",
+                                              disable=not config.progress)):
+                if step >= steps:
+                    break
+                terms = loss_of(batch.to(device))
                 optimizer.zero_grad(set_to_none=True)
                 terms["loss"].backward()
                 optimizer.step()
@@ -184,9 +221,11 @@ def fit(
             last = epoch == config.epochs or (
                 config.max_seconds is not None and total_train_s >= config.max_seconds
             )
+            if config.max_seconds is not None:
+                last = distributed.broadcast(ctx, last)  # clocks differ; process 0 decides
             if has_valid and (epoch % config.eval_every == 0 or last):
                 t1 = time.perf_counter()
-                scores = validate()
+                scores = distributed.broadcast(ctx, validate() if ctx.is_main else None)
                 record.update({k: v for k, v in scores.items() if k != "n_users"})
                 record["eval_s"] = time.perf_counter() - t1
                 value = scores[metric]
@@ -203,6 +242,8 @@ def fit(
             if log is not None:
                 log.write(json.dumps(record) + "\n")
                 log.flush()
+            if on_epoch is not None and ctx.is_main:
+                on_epoch(epoch, record)
             if has_valid and since_best > config.patience:
                 stopped_early = True
                 break

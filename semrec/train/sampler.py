@@ -53,13 +53,17 @@ def ranking_batches(
     """One epoch: every training interaction once as ``(user, positive, negatives)``.
 
     ``shard = (rank, world_size)`` keeps every ``world_size``-th interaction of the
-    shuffled order, for data-parallel training.
+    shuffled order, for data-parallel training. Every rank draws the whole epoch (order
+    and negatives) from the same seed before keeping its share, so the ranks' batches of
+    ``batch_size`` together are exactly one single-process batch of
+    ``world_size * batch_size``.
     """
     coo = train.tocoo()
-    order = rng.permutation(coo.nnz)[shard[0] :: shard[1]]
+    order = rng.permutation(coo.nnz)
+    negs = sampler.sample(coo.row.astype(np.int64)[order], n_negatives)[shard[0] :: shard[1]]  # (N, n_neg)
+    order = order[shard[0] :: shard[1]]
     users = coo.row.astype(np.int64)[order]
     items = coo.col.astype(np.int64)[order]
-    negs = sampler.sample(users, n_negatives)  # (N, n_neg)
     for start in range(0, len(users), batch_size):
         sl = slice(start, start + batch_size)
         yield Batch(

@@ -102,42 +102,21 @@ def _as_set(key: str, value: Any) -> str:
 
 
 class _EpochReporter:
-    """A file-like log for :func:`semrec.train.loop.fit` that reports each validated
-    epoch's metric to the Optuna trial and raises ``TrialPruned`` when it should stop.
-
-    Stopgap until ``fit`` takes an ``on_epoch(epoch, record) -> bool`` callback: ``fit``
-    writes one JSON record per epoch to ``log_path.open("a")`` and flushes it, which is
-    the one per-epoch channel it offers today.
-    """
+    """``on_epoch`` for :func:`semrec.train.loop.fit`: reports each validated epoch's
+    metric to the Optuna trial and raises ``TrialPruned`` when it should stop."""
 
     def __init__(self, trial, metric: str, pruned_exc: type[Exception]) -> None:
         self.trial, self.metric, self.pruned_exc = trial, metric, pruned_exc
         self.history: list[dict] = []
 
-    # the Path-like side: fit calls log_path.open("a", encoding="utf-8")
-    def open(self, *_args, **_kwargs) -> _EpochReporter:
-        return self
-
-    def write(self, text: str) -> int:
-        for line in text.splitlines():
-            if line.strip():
-                self.on_epoch(json.loads(line))
-        return len(text)
-
-    def on_epoch(self, record: dict) -> None:
+    def __call__(self, epoch: int, record: dict) -> None:
         self.history.append(record)
         value = record.get(self.metric)
         if value is None:
             return
-        self.trial.report(float(value), step=int(record["epoch"]))
+        self.trial.report(float(value), step=epoch)
         if self.trial.should_prune():
-            raise self.pruned_exc(f"pruned at epoch {record['epoch']} ({self.metric} {value:.4f})")
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
+            raise self.pruned_exc(f"pruned at epoch {epoch} ({self.metric} {value:.4f})")
 
 
 def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
@@ -175,7 +154,7 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
         device = resolve_device(config.train.device)
         graph = InteractionGraph(train, device, item_item=None if features is None else features.knn)
         reporter = _EpochReporter(trial, metric, optuna.TrialPruned)
-        result = fit(model, split, config.train, graph=graph, log_path=reporter, device=device)
+        result = fit(model, split, config.train, graph=graph, on_epoch=reporter, device=device)
         if result.best_value is None:
             raise SemrecError("the split has no validation interactions to tune on")
         return float(result.best_value)

@@ -145,17 +145,3 @@ def serve():
     for s in started:
         s.close()
         s.service.close()
-
-
-@pytest.fixture
-def run_cli(capsys):
-    """Run ``semrec ARGS...`` in-process; returns ``(exit code, stdout, stderr)``."""
-    from semrec.cli.main import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return exc.value.code, out, err
-
-    return run

@@ -20,17 +20,3 @@ def tiny_data(tmp_path_factory) -> Path:
             rows.append(f"u{u},{prefix}{i},{1000 + t}")
     (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
     return folder
-
-
-@pytest.fixture
-def run_cli(capsys):
-    """Run ``semrec ARGS...`` in-process; returns ``(exit code, stdout, stderr)``."""
-    from semrec.cli.main import main
-
-    def run(*args: str) -> tuple[int, str, str]:
-        with pytest.raises(SystemExit) as exc:
-            main(list(args))
-        out, err = capsys.readouterr()
-        return exc.value.code, out, err
-
-    return run

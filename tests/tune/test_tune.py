@@ -120,10 +120,9 @@ class _Pruned(Exception):
 def test_epoch_reporter_reports_validated_epochs_and_prunes():
     trial = _Trial(prune_at=3)
     rep = _EpochReporter(trial, "ndcg@20", _Pruned)
-    log = rep.open("a", encoding="utf-8")
-    log.write(json.dumps({"epoch": 1, "loss": 0.7}) + "\n")  # not validated: nothing reported
-    log.write(json.dumps({"epoch": 2, "loss": 0.6, "ndcg@20": 0.1}) + "\n")
+    rep(1, {"epoch": 1, "loss": 0.7})  # not validated: nothing reported
+    rep(2, {"epoch": 2, "loss": 0.6, "ndcg@20": 0.1})
     assert trial.reports == [(2, 0.1)]
     with pytest.raises(_Pruned, match="epoch 3"):
-        log.write(json.dumps({"epoch": 3, "loss": 0.5, "ndcg@20": 0.05}) + "\n")
+        rep(3, {"epoch": 3, "loss": 0.5, "ndcg@20": 0.05})
     assert [r["epoch"] for r in rep.history] == [1, 2, 3]
