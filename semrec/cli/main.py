@@ -349,6 +349,7 @@ def demo(out: str | None, user: str, epochs: int) -> None:
 
 
 from semrec.cli.experience import runs, tune  # noqa: E402
+from semrec.cli.finetune import finetune  # noqa: E402
 from semrec.cli.serve import explain, retrain, serve  # noqa: E402
 
 cli.add_command(serve)
@@ -356,6 +357,7 @@ cli.add_command(retrain)
 cli.add_command(explain)
 cli.add_command(tune)
 cli.add_command(runs)
+cli.add_command(finetune)
 
 
 def main(argv: list[str] | None = None) -> None:
