@@ -17,11 +17,13 @@ import click
               help="Bearer token required by the write endpoints (or SEMREC_TOKEN).")
 @click.option("--index", "index_kind", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat",
               show_default=True, help="Item index: exact inner product, or approximate for large catalogues.")
+@click.option("--precision", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
+              help="How the index stores item vectors; float16 halves its memory.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="Threads each request's vector search and tensor ops may use; requests already "
                    "run side by side, so one per request keeps the cores from being oversubscribed.")
 def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str,
-          threads: int) -> None:
+          precision: str, threads: int) -> None:
     """Serve RUN_DIR over HTTP, replaying the event store first."""
     import faiss
     import torch
@@ -34,7 +36,7 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
     from semrec.serve.index import IndexConfig
     from semrec.serve.live import Service
 
-    service = Service(run_dir, store_url, IndexConfig(kind=index_kind))
+    service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision))
     health = service.health()
     click.echo(f"serving {health['run']} ({health['model']}, {health['n_items']:,} items, "
                f"{health['live_users']:,} live users) on http://{host}:{port}", err=True)

@@ -9,10 +9,13 @@ significant bits, relative error ≤ 2⁻¹¹; bfloat16: 8 bits, ≤ 2⁻⁸).
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import torch
 from safetensors.torch import load_file, save_file
+
+from semrec.errors import SemrecError
 
 #: Names accepted for ``dtype``.
 DTYPES = {
@@ -51,11 +54,13 @@ def cast_embeddings(run_dir: str | Path, dtype: str | torch.dtype = "float16",
     target = resolve_dtype(dtype)
     src = Path(run_dir) / EMBEDDINGS
     if not src.is_file():
-        raise FileNotFoundError(f"{src}: no embeddings in this run (not an embedding model?)")
+        raise SemrecError(f"{src}: no embeddings in this run (not an embedding model?)")
     tensors = load_file(str(src))
     cast = {k: (v.to(target) if v.is_floating_point() else v).contiguous() for k, v in tensors.items()}
     dest = Path(out) if out is not None else src
-    save_file(cast, str(dest))
+    tmp = dest.with_name(f".{dest.name}.partial")
+    save_file(cast, str(tmp))
+    os.replace(tmp, dest)  # never a half-written embeddings file, also when replacing in place
     return dest
 
 

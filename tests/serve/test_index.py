@@ -48,6 +48,28 @@ def test_approximate_indexes_find_most_of_the_exact_top(vectors, kind):
     assert hits / 200 >= 0.8
 
 
+@pytest.mark.parametrize("kind", ["flat", "hnsw", "ivf"])
+def test_float16_storage_halves_memory_and_keeps_the_ranking(vectors, kind):
+    full = ItemIndex(vectors, IndexConfig(kind=kind, nprobe=8))
+    half = ItemIndex(vectors, IndexConfig(kind=kind, nprobe=8, precision="float16"))
+    assert half.vectors.nbytes * 2 == full.vectors.nbytes
+    if kind == "flat":
+        assert half._index.sa_code_size() == 2 * 16  # two bytes per dimension inside FAISS too
+    agree = 0
+    for j in range(20):
+        q = vectors[j] + 0.05
+        agree += len(set(half.search(q, 10, exclude=np.array([j]))[1]) &
+                     set(full.search(q, 10, exclude=np.array([j]))[1]))
+    assert agree / 200 >= (0.98 if kind == "flat" else 0.8)
+    new = half.add(np.ones((1, 16), dtype=np.float32) * 9)
+    assert half.search(np.ones(16, dtype=np.float32), 1)[1][0] == new[0]
+
+
+def test_precision_is_checked():
+    with pytest.raises(Exception, match="serve.precision: expected 'float32' or 'float16'"):
+        IndexConfig(precision="int8")
+
+
 def test_added_items_are_searchable_and_copies_are_independent(vectors):
     index = ItemIndex(vectors)
     twin = index.copy()
