@@ -179,7 +179,11 @@ def fit(
             if rating:
                 return evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "valid")
             k = int(metric.split("@")[1]) if "@" in metric else 20
-            out = evaluate_ranking(model.scorer(graph), split, part="valid", ks=sorted({k, 20}))
+            # on a cold-items split the validation items are all held out: rank them among
+            # themselves, as the test's cold section does, so early stopping follows cold quality
+            cold = None if split.cold_items is None else np.intersect1d(split.cold_items, split.valid.items)
+            out = evaluate_ranking(model.scorer(graph), split, part="valid", ks=sorted({k, 20}),
+                                   candidates=cold if cold is not None and len(cold) else None)
             if metric not in out:
                 raise ConfigError(f"train.metric '{metric}' is not a ranking metric; try ndcg@20 or recall@20")
             return out
