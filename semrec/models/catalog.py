@@ -1,11 +1,13 @@
 """Model names -> classes, as a literal mapping (no registry, no import by name)."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from semrec.config import to_dict
 from semrec.errors import ConfigError
+from semrec.models import graphfilter, itemknn, lightgcn, mf, popularity, semantic, semgraph, xsimgcl
 from semrec.models.base import FittedModel, TrainableModel
 from semrec.models.graphfilter import GraphFilter, GraphFilterConfig
 from semrec.models.itemknn import ItemKNN, ItemKNNConfig
@@ -33,21 +35,29 @@ class ModelSpec:
     summary: str
     inputs: tuple[str, ...] = ()
     text: bool = False
+    space: Mapping[str, Any] = field(default_factory=dict)  # semrec tune's search space
 
 
 MODELS: dict[str, ModelSpec] = {
-    "popularity": ModelSpec(Popularity, PopularityConfig, "fitted", "most-interacted items first"),
-    "itemknn": ModelSpec(ItemKNN, ItemKNNConfig, "fitted", "item-item cosine neighbours"),
+    "popularity": ModelSpec(Popularity, PopularityConfig, "fitted", "most-interacted items first",
+                            space=popularity.SEARCH_SPACE),
+    "itemknn": ModelSpec(ItemKNN, ItemKNNConfig, "fitted", "item-item cosine neighbours",
+                         space=itemknn.SEARCH_SPACE),
     "graphfilter": ModelSpec(GraphFilter, GraphFilterConfig, "fitted",
-                             "training-free graph filter (linear + ideal low-pass, GF-CF)"),
+                             "training-free graph filter (linear + ideal low-pass, GF-CF)",
+                             space=graphfilter.SEARCH_SPACE),
     "semantic": ModelSpec(SemanticModel, SemanticConfig, "fitted",
-                          "text only: users' item-text profiles by cosine", inputs=("item_emb",), text=True),
-    "mf": ModelSpec(MF, MFConfig, "trainable", "matrix factorisation trained with BPR"),
-    "lightgcn": ModelSpec(LightGCN, LightGCNConfig, "trainable", "LightGCN propagation, BPR"),
-    "xsimgcl": ModelSpec(XSimGCL, XSimGCLConfig, "trainable", "LightGCN with noise-perturbed contrastive views"),
+                          "text only: users' item-text profiles by cosine", inputs=("item_emb",), text=True,
+                          space=semantic.SEARCH_SPACE),
+    "mf": ModelSpec(MF, MFConfig, "trainable", "matrix factorisation trained with BPR", space=mf.SEARCH_SPACE),
+    "lightgcn": ModelSpec(LightGCN, LightGCNConfig, "trainable", "LightGCN propagation, BPR",
+                          space=lightgcn.SEARCH_SPACE),
+    "xsimgcl": ModelSpec(XSimGCL, XSimGCLConfig, "trainable", "LightGCN with noise-perturbed contrastive views",
+                         space=xsimgcl.SEARCH_SPACE),
     "semgraph": ModelSpec(SemGraph, SemGraphConfig, "trainable",
                           "text and ID fused by attention, GNN with semantic neighbours, SSL",
-                          inputs=("item_text", "user_text", "rating_mean"), text=True),
+                          inputs=("item_text", "user_text", "rating_mean"), text=True,
+                          space=semgraph.SEARCH_SPACE),
 }
 
 

@@ -8,6 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from semrec.models.base import FittedModel
+from semrec.tune.space import Float, Int, Param
 
 
 @dataclass(frozen=True)
@@ -21,6 +22,10 @@ class ItemKNNConfig:
     k: int = 100
     shrink: float = 0.0
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = {"model.k": Int(10, 400, log=True), "model.shrink": Float(0.0, 100.0)}
 
 class ItemKNN(FittedModel):
     """``s(u, i) = Σ_{j ∈ N(u)} sim(j, i)``, with ``sim`` the cosine between item

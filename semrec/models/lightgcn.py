@@ -24,6 +24,7 @@ from semrec.models.mf import (
     init_embedding,
 )
 from semrec.train.losses import bpr_loss
+from semrec.tune.space import GRAPH, Param
 
 #: ``perturb(x)`` returns a perturbed copy of one layer's ``(n, d)`` output.
 Perturb = Callable[[torch.Tensor], torch.Tensor]
@@ -119,6 +120,10 @@ class LightGCNConfig:
         check_non_negative("model.layers", self.layers, error=ConfigError)
         check_non_negative("model.reg", self.reg, error=ConfigError)
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = dict(GRAPH)
 
 class LightGCN(TrainableModel):
     """LightGCN with BPR.

@@ -13,6 +13,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.train.losses import bpr_loss, l2_penalty
+from semrec.tune.space import EMBEDDING, Param
 
 #: Standard deviation of the normal initialisation of every embedding table, as in
 #: the LightGCN reference code.
@@ -36,6 +37,10 @@ class MFConfig:
         check_positive("model.dim", self.dim, error=ConfigError)
         check_non_negative("model.reg", self.reg, error=ConfigError)
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = dict(EMBEDDING)
 
 def check_positive(name: str, value: float, error: type[Exception] = ValueError) -> None:
     if not value > 0:

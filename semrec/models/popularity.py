@@ -8,12 +8,17 @@ import scipy.sparse as sp
 import torch
 
 from semrec.models.base import FittedModel
+from semrec.tune.space import Param
 
 
 @dataclass(frozen=True)
 class PopularityConfig:
     """Popularity has no hyper-parameters."""
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = {}  # nothing to tune
 
 class Popularity(FittedModel):
     """``s(u, i) = |{v : R_vi = 1}|``, the item's number of training interactions."""

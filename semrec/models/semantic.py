@@ -28,6 +28,7 @@ import torch.nn.functional as F
 
 from semrec.errors import DataError, RunError
 from semrec.models.base import FittedModel
+from semrec.tune.space import Param
 
 
 @dataclass(frozen=True)
@@ -46,6 +47,10 @@ class SemanticConfig:
 
     recency_half_life: float | None = None
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = {}  # text only: its one knob (recency) depends on the data's time scale
 
 def recency_weights(train: sp.csr_matrix, timestamps: np.ndarray, half_life: float) -> sp.csr_matrix:
     """``W`` with ``train``'s pattern and ``W[u, i] = 0.5 ** ((T_u − τ_ui) / half_life)``.

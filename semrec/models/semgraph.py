@@ -63,6 +63,7 @@ from semrec.models.base import Batch, TrainableModel
 from semrec.models.mf import batch_l2, bpr_scores, init_embedding
 from semrec.models.xsimgcl import sign_aligned_noise
 from semrec.train.losses import bpr_loss, info_nce, l2_penalty, mse_loss
+from semrec.tune.space import GRAPH, Float, Param
 
 #: Initial text share of the attention gate for nodes with both views (see
 #: :class:`ViewAttention`): the ID view starts at 0.9.
@@ -129,6 +130,17 @@ class SemGraphConfig:
         if self.temperature <= 0 or self.eps < 0 or self.reg < 0:
             raise ConfigError("model.temperature must be > 0 and model.eps, model.reg >= 0")
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = {
+    **GRAPH,
+    "model.alpha": Float(0.5, 1.0),
+    "model.temperature": Float(0.1, 0.5),
+    "model.text_weight": Float(0.0, 1.0),
+    "model.id_dropout": Float(0.0, 0.5),
+    "model.knn_weight": Float(0.0, 0.5),
+}
 
 class ViewAttention(nn.Module):
     """Softmax attention over K views of each node:

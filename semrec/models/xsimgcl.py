@@ -54,6 +54,7 @@ from semrec.models.mf import (
     init_embedding,
 )
 from semrec.train.losses import bpr_loss, info_nce
+from semrec.tune.space import GRAPH, Float, Param
 
 
 def sign_aligned_noise(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -95,6 +96,15 @@ class XSimGCLConfig:
         _check(self.dim, self.layers, self.reg, self.eps, self.temperature, self.ssl_weight,
                self.cl_layer, prefix="model.", error=ConfigError)
 
+
+
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+SEARCH_SPACE: dict[str, Param] = {
+    **GRAPH,
+    "model.eps": Float(0.05, 0.5),
+    "model.temperature": Float(0.1, 0.5),
+    "model.ssl_weight": Float(0.01, 1.0, log=True),
+}
 
 def _check(dim: int, layers: int, reg: float, eps: float, temperature: float, ssl_weight: float,
            cl_layer: int, prefix: str = "", error: type[Exception] = ValueError) -> None:
