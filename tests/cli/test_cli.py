@@ -93,3 +93,15 @@ def test_no_traceback_from_the_real_entry_point(tmp_path):
                           capture_output=True, text=True)
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr and "error:" in proc.stderr
+
+
+def test_a_run_folder_carries_its_plots_and_tensorboard_logs(runs):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = runs / "mf"
+    for name in ("learning_curve.png", "metrics_at_k.png"):
+        assert (run / name).stat().st_size > 1000, name
+    events = EventAccumulator(str(run / "tensorboard")).Reload()
+    tags = events.Tags()["scalars"]
+    assert any("loss" in t for t in tags) and any("ndcg@20" in t for t in tags), tags
+    assert len(events.Scalars(next(t for t in tags if t.endswith("loss")))) == 5  # one point per epoch
