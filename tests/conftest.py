@@ -116,3 +116,52 @@ def run_cli(capsys):
         return exc.value.code, out, err
 
     return run
+
+
+TASTES_SCIFI = ["Space station crew fights an alien", "Starship pilots explore a distant galaxy",
+         "Robots rebel on a mining planet", "Time travellers repair the future",
+         "Astronauts stranded on a red planet", "An android learns to dream among the stars"]
+TASTES_ROMANCE = ["Two strangers fall in love in Paris", "A wedding planner meets her match",
+           "Old flames reunite at a summer lake house", "A love letter lost for forty years",
+           "Rival bakers fall for each other", "A royal romance in a small kingdom"]
+
+
+def write_tastes(folder: Path, n_users: int = 60, per_user: int = 8, seed: int = 0) -> Path:
+    """Two tastes with text: users < n/2 pick science-fiction items, the rest romances."""
+    import numpy as np
+
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True, exist_ok=True)
+    items = [(f"s{j}", t, "Science Fiction") for j, t in enumerate(TASTES_SCIFI * 3)]
+    items += [(f"r{j}", t, "Romance") for j, t in enumerate(TASTES_ROMANCE * 3)]
+    lines = ["item_id,title,genres"] + [f"{i},{t} ({i}),{g}" for i, t, g in items]
+    (folder / "items.csv").write_text("\n".join(lines) + "\n")
+    scifi = [i for i, _, g in items if g == "Science Fiction"]
+    romance = [i for i, _, g in items if g == "Romance"]
+    rows = ["user_id,item_id,timestamp"]
+    for u in range(n_users):
+        pool = scifi if u < n_users // 2 else romance
+        for t, i in enumerate(rng.choice(pool, size=per_user, replace=False)):
+            rows.append(f"u{u},{i},{1000 + t}")
+    (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
+    return folder
+
+
+def _train_run(data: Path, model: str, out: Path, sets: list[str]) -> Path:
+    from semrec.pipeline import build_config, train_and_save
+
+    config = build_config(model, sets=["progress=false", "seed=0", *sets], split="random:0.8/0.1/0.1")
+    train_and_save(str(data), config, out)
+    return out
+
+
+@pytest.fixture(scope="session")
+def tastes(tmp_path_factory) -> Path:
+    """Sixty users with two tastes and item text (science fiction or romance)."""
+    return write_tastes(tmp_path_factory.mktemp("data") / "tastes")
+
+
+@pytest.fixture(scope="session")
+def train_run():
+    """``train_run(data, model, out, sets) -> out``: a quick run on a random split."""
+    return _train_run

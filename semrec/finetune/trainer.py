@@ -51,6 +51,7 @@ from semrec.finetune.align import (
 from semrec.finetune.data import Pairs, RatingData, rating_data
 from semrec.finetune.model import TrainableEncoder, base_path
 from semrec.finetune.rating import RatingHead, pair_vectors, predict, rating_metrics
+from semrec.train.loop import resolve_device
 from semrec.train.losses import mse_loss
 
 OBJECTIVES = ("rating", "align")
@@ -159,18 +160,6 @@ def build_finetune_config(sets: Sequence[str] = (), values: dict[str, Any] | Non
     sections = {"finetune": (FinetuneConfig, dict(values or {}))}
     apply_sets(sections, list(sets))
     return from_dict(FinetuneConfig, sections["finetune"][1], "[finetune] ")
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        dev = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"finetune.device: unknown device '{name}'") from None
-    if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"finetune.device is '{name}' but no CUDA device is available")
-    return dev
 
 
 # ----------------------------------------------------------------------------- loop
@@ -498,7 +487,7 @@ def finetune(
     if objective == "align" and graph is None:
         raise ConfigError("--objective align needs --graph RUN_DIR: a trained graph run on the same dataset "
                           "(e.g. semrec train --model lightgcn --split cold-items:0.2 --out RUN_DIR)")
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "finetune.device")
     base = base_path(encoder)
     dataset = dataset or load_dataset(data)
     for note in dataset.notes:

@@ -83,16 +83,16 @@ class TrainConfig:
             raise ConfigError(f"train.patience must be >= 0, got {self.patience}")
 
 
-def resolve_device(name: str) -> torch.device:
-    """``auto`` picks CUDA when present, else CPU."""
+def resolve_device(name: str, field: str = "train.device") -> torch.device:
+    """``auto`` picks CUDA when present, else CPU; errors name ``field``."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     try:
         dev = torch.device(name)
     except RuntimeError:
-        raise ConfigError(f"train.device: unknown device '{name}'") from None
+        raise ConfigError(f"{field}: unknown device '{name}'") from None
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"train.device is '{name}' but no CUDA device is available")
+        raise ConfigError(f"{field} is '{name}' but no CUDA device is available")
     return dev
 
 

@@ -12,50 +12,16 @@ import time
 from pathlib import Path
 
 import httpx
-import numpy as np
 import pytest
 
-SCIFI = ["Space station crew fights an alien", "Starship pilots explore a distant galaxy",
-         "Robots rebel on a mining planet", "Time travellers repair the future",
-         "Astronauts stranded on a red planet", "An android learns to dream among the stars"]
-ROMANCE = ["Two strangers fall in love in Paris", "A wedding planner meets her match",
-           "Old flames reunite at a summer lake house", "A love letter lost for forty years",
-           "Rival bakers fall for each other", "A royal romance in a small kingdom"]
 
-
-def write_dataset(folder: Path, n_users: int = 60, per_user: int = 8, seed: int = 0) -> Path:
-    rng = np.random.default_rng(seed)
-    folder.mkdir(parents=True, exist_ok=True)
-    items = [(f"s{j}", t, "Science Fiction") for j, t in enumerate(SCIFI * 3)]
-    items += [(f"r{j}", t, "Romance") for j, t in enumerate(ROMANCE * 3)]
-    lines = ["item_id,title,genres"] + [f"{i},{t} ({i}),{g}" for i, t, g in items]
-    (folder / "items.csv").write_text("\n".join(lines) + "\n")
-    scifi = [i for i, _, g in items if g == "Science Fiction"]
-    romance = [i for i, _, g in items if g == "Romance"]
-    rows = ["user_id,item_id,timestamp"]
-    for u in range(n_users):
-        pool = scifi if u < n_users // 2 else romance
-        for t, i in enumerate(rng.choice(pool, size=per_user, replace=False)):
-            rows.append(f"u{u},{i},{1000 + t}")
-    (folder / "interactions.csv").write_text("\n".join(rows) + "\n")
-    return folder
-
-
-def train_run(data: Path, model: str, out: Path, sets: list[str]) -> Path:
-    from semrec.pipeline import build_config, train_and_save
-
-    config = build_config(model, sets=["progress=false", "seed=0", *sets], split="random:0.8/0.1/0.1")
-    train_and_save(str(data), config, out)
-    return out
+@pytest.fixture(scope="session")
+def web_data(tastes) -> Path:
+    return tastes
 
 
 @pytest.fixture(scope="session")
-def web_data(tmp_path_factory) -> Path:
-    return write_dataset(tmp_path_factory.mktemp("webdata") / "tastes")
-
-
-@pytest.fixture(scope="session")
-def semgraph_web_run(web_data, tmp_path_factory) -> Path:
+def semgraph_web_run(web_data, tmp_path_factory, train_run) -> Path:
     """SemGraph (text + behaviour), so the page shows text shares and takes sentences."""
     return train_run(web_data, "semgraph", tmp_path_factory.mktemp("webruns") / "semgraph",
                      ["epochs=4", "dim=16", "hidden=32", "lr=0.02", "batch_size=128", "knn=5",
@@ -63,7 +29,7 @@ def semgraph_web_run(web_data, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def mf_web_run(web_data, tmp_path_factory) -> Path:
+def mf_web_run(web_data, tmp_path_factory, train_run) -> Path:
     return train_run(web_data, "mf", tmp_path_factory.mktemp("webruns") / "mf",
                      ["epochs=5", "dim=16", "lr=0.02", "batch_size=128", "patience=100"])
 
