@@ -80,28 +80,45 @@ COOKING = ["Baking sourdough bread at home", "Italian pasta and tomato sauce", "
            "Slow-cooked beef stew", "Fresh salads with citrus dressing"]
 
 
-@pytest.fixture(scope="session")
-def books(tmp_path_factory) -> Path:
-    """A generic dataset folder with a known answer: users u0-u19 read sci-fi (items
-    b0-b7), users u20-u39 read cooking (b8-b15); the item titles say which is which,
-    and the users' occupations (astronomers and engineers, chefs and cooks) hint at it."""
+def write_books(root: Path, rated: bool = False) -> Path:
+    """40 users, 16 books with titles (b0-b7 sci-fi, b8-b15 cooking) and users'
+    occupations (u0-u19 astronomers and rocket engineers, u20-u39 pastry chefs and cooks).
+
+    Unrated: each user reads 6 books of their own kind. Rated: each user rates 6 books of
+    either kind, 5 for their own kind and 1 for the other, so the rating is learnable from
+    the occupation and the title."""
     import numpy as np
     import pandas as pd
 
-    root = tmp_path_factory.mktemp("books")
+    root.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(0)
     rows = []
     for u in range(40):
-        pool = range(0, 8) if u < 20 else range(8, 16)
+        fan_of_scifi = u < 20
+        pool = range(16) if rated else (range(0, 8) if fan_of_scifi else range(8, 16))
         for i in rng.choice(list(pool), size=6, replace=False):
-            rows.append((f"u{u}", f"b{i}", 1_000 + len(rows)))
-    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(root / "interactions.csv", index=False)
+            rating = (5.0 if (i < 8) == fan_of_scifi else 1.0,) if rated else ()
+            rows.append((f"u{u}", f"b{i}", *rating, 1_000 + len(rows)))
+    columns = ["user_id", "item_id"] + (["rating"] if rated else []) + ["timestamp"]
+    pd.DataFrame(rows, columns=columns).to_csv(root / "interactions.csv", index=False)
     pd.DataFrame({"item_id": [f"b{i}" for i in range(16)], "title": SCIFI + COOKING}).to_csv(
         root / "items.csv", index=False)
     jobs = ["astronomer", "rocket engineer"] * 10 + ["pastry chef", "restaurant cook"] * 10
     pd.DataFrame({"user_id": [f"u{u}" for u in range(40)], "occupation": jobs}).to_csv(
         root / "users.csv", index=False)
     return root
+
+
+@pytest.fixture(scope="session")
+def books(tmp_path_factory) -> Path:
+    """Users u0-u19 read sci-fi, u20-u39 cooking (see :func:`write_books`)."""
+    return write_books(tmp_path_factory.mktemp("books"))
+
+
+@pytest.fixture(scope="session")
+def rated_books(tmp_path_factory) -> Path:
+    """Everyone rates both kinds: their own kind 5, the other 1 (see :func:`write_books`)."""
+    return write_books(tmp_path_factory.mktemp("rated-books"), rated=True)
 
 
 @pytest.fixture
