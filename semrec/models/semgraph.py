@@ -61,7 +61,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.mf import batch_l2, bpr_scores, init_embedding
-from semrec.models.xsimgcl import sign_aligned_noise
+from semrec.models.xsimgcl import contrast_nodes, sign_aligned_noise
 from semrec.train.losses import bpr_loss, info_nce, l2_penalty, mse_loss
 from semrec.tune.space import GRAPH, Float, Param
 
@@ -105,6 +105,8 @@ class SemGraphConfig:
         attention: ``gate`` (LightGCN weights) or ``gat`` (edge attention) (default ``gate``).
         task: ``ranking`` (BPR) or ``rating`` (MSE on the rating head); set together with
             ``train.task`` (default ``ranking``).
+        ssl_nodes: the contrastive terms use at most this many of a batch's unique
+            users and items, drawn at random (default 2048, as XSimGCL's).
     """
 
     dim: int = 64
@@ -119,9 +121,10 @@ class SemGraphConfig:
     hidden: int = 64
     attention: Literal["gate", "gat"] = "gate"
     task: Literal["ranking", "rating"] = "ranking"
+    ssl_nodes: int = 2048
 
     def __post_init__(self) -> None:
-        for name in ("dim", "layers", "hidden"):
+        for name in ("dim", "layers", "hidden", "ssl_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
         for name in ("alpha", "text_weight", "id_dropout", "knn_weight"):
@@ -266,6 +269,7 @@ class SemGraph(TrainableModel):
         hidden: int = 64,
         attention: str = "gate",
         task: str = "ranking",
+        ssl_nodes: int = 2048,
     ) -> None:
         super().__init__()
         if item_text.shape[0] != n_items:
@@ -273,7 +277,7 @@ class SemGraph(TrainableModel):
         self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, dim, layers
         self.reg, self.alpha, self.eps, self.temperature = reg, alpha, eps, temperature
         self.text_weight, self.id_dropout, self.knn_weight = text_weight, id_dropout, knn_weight
-        self.attention, self.task = attention, task
+        self.attention, self.task, self.ssl_nodes = attention, task, ssl_nodes
         self.register_buffer("item_text", item_text.float())  # (n_items, t)
         self.register_buffer("rating_mean", torch.as_tensor(float(rating_mean)))
         self.user_emb = init_embedding(n_users, dim)
@@ -386,8 +390,8 @@ class SemGraph(TrainableModel):
         sup = sup_main + self.reg * l2
         terms = {"sup": sup.detach(), "l2": l2.detach()}
         if self.alpha < 1:
-            u = torch.unique(batch.users)
-            i = torch.unique(batch.pos_items)
+            u = contrast_nodes(batch.users, self.ssl_nodes)  # (B_u,)
+            i = contrast_nodes(batch.pos_items, self.ssl_nodes)  # (B_i,)
             graph_ssl = info_nce(users[u], users_1[u], self.temperature) + info_nce(
                 items[i], items_1[i], self.temperature)
             # stop-gradient on the graph view: the contrast teaches z to stand in for the

@@ -7,7 +7,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch
 from semrec.models.lightgcn import propagate_layers
-from semrec.models.xsimgcl import XSimGCL, XSimGCLConfig, sign_aligned_noise
+from semrec.models.xsimgcl import XSimGCL, XSimGCLConfig, contrast_nodes, sign_aligned_noise
 from semrec.train.losses import info_nce
 
 
@@ -22,6 +22,23 @@ def test_noise_has_norm_eps_and_keeps_signs():
     d = y - x
     torch.testing.assert_close(d.norm(dim=1), torch.full((50,), 0.3))
     assert (torch.sign(d) == torch.sign(x)).all()
+
+
+def test_noise_is_a_constant_offset_for_the_gradient():
+    # sign() has zero derivative: the perturbed layer's gradient is the layer's own
+    x = torch.randn(20, 8, requires_grad=True)
+    w = torch.randn(20, 8)
+    (sign_aligned_noise(x, 0.5) * w).sum().backward()
+    torch.testing.assert_close(x.grad, w)
+
+
+def test_contrast_nodes_caps_the_unique_nodes():
+    ids = torch.tensor([5, 3, 5, 9, 3, 1])
+    assert contrast_nodes(ids, 10).tolist() == [1, 3, 5, 9]  # under the cap: every unique node
+    torch.manual_seed(0)
+    kept = contrast_nodes(torch.arange(100).repeat(3), 16)
+    assert len(kept) == 16 and len(set(kept.tolist())) == 16 and kept.max() < 100
+    assert contrast_nodes(torch.arange(100), 16).tolist() != list(range(16))  # a random subset
 
 
 def test_noise_only_in_training(graph):
@@ -112,8 +129,8 @@ def test_state_dict_round_trip(graph):
 
 def test_config_defaults_and_validation():
     cfg = XSimGCLConfig()
-    assert (cfg.dim, cfg.layers, cfg.reg, cfg.eps, cfg.temperature, cfg.ssl_weight, cfg.cl_layer) == (
-        64, 3, 1e-4, 0.2, 0.2, 0.02, 1)
+    assert (cfg.dim, cfg.layers, cfg.reg, cfg.eps, cfg.temperature, cfg.ssl_weight, cfg.cl_layer,
+            cfg.ssl_nodes) == (64, 3, 1e-4, 0.2, 0.2, 0.02, 1, 2048)
     assert XSimGCL(3, 4, **vars(cfg)).cl_layer == 1
     with pytest.raises(ConfigError, match="cl_layer"):
         XSimGCLConfig(layers=2, cl_layer=3)
@@ -121,3 +138,5 @@ def test_config_defaults_and_validation():
         XSimGCLConfig(temperature=0.0)
     with pytest.raises(ValueError, match="cl_layer"):
         XSimGCL(3, 4, cl_layer=0)
+    with pytest.raises(ConfigError, match="ssl_nodes"):
+        XSimGCLConfig(ssl_nodes=0)
