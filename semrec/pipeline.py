@@ -1,6 +1,7 @@
 """The flow in one place: data -> split -> model -> train -> evaluate -> run folder."""
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -144,7 +145,7 @@ def train_and_save(
     with staging(out) as folder:
         tracker = TensorBoardTracker(folder / "tensorboard", config.train.tensorboard, on_note=on_note)
         t0 = time.perf_counter()
-        scorer, result, graph = _fit_model(model, split, config, features, folder, tracker.log_epoch)
+        scorer, result, graph, split = _fit_model(model, split, config, features, folder, tracker.log_epoch)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
@@ -164,6 +165,8 @@ def train_and_save(
             "epochs_run": None if result is None else result.epochs_run,
             "stopped_early": None if result is None else result.stopped_early,
         }
+        if config.train.refit and result is not None:
+            metrics["refit_epochs"] = result.best_epoch
         tracker.log_hparams({"model": {"name": config.model, **to_dict(config.model_params)},
                              "train": to_dict(config.train), "data": to_dict(config.data)},
                             {"test": test, **cold})
@@ -194,10 +197,17 @@ def train_and_save(
     return TrainedRun(out, config, split, metrics, result)
 
 
-def _fit_model(model, split: Split, config: RunConfig, features: TextFeatures | None,
-               folder: Path | None, on_epoch) -> tuple[Scorer, TrainResult | None, InteractionGraph | None]:
-    """Fit ``model`` on the split's training part: ``(scorer, training result, graph)``.
-    ``folder`` receives the epoch log and learning curve (``None``: nothing written)."""
+def _fit_model(model, split: Split, config: RunConfig, features: TextFeatures | None, folder: Path | None,
+               on_epoch) -> tuple[Scorer, TrainResult | None, InteractionGraph | None, Split]:
+    """Fit ``model`` on the split's training part: ``(scorer, training result, graph,
+    split)``. ``folder`` receives the epoch log and learning curve (``None``: nothing
+    written). With ``train.refit`` the model is trained a second time on train+valid
+    (:func:`_refit`) and the split returned is that one."""
+    if config.train.refit and split.cold_items is not None:
+        raise ConfigError("train.refit: a cold-items split validates on held-out items, and training "
+                          "on them would make them warm; leave refit off for this split")
+    if config.train.refit and isinstance(model, FittedModel):
+        split = split.with_valid_in_train()  # nothing to choose on validation: fit on all of it
     train = split.matrix("train")
     if isinstance(model, SemanticModel):
         stamps = None
@@ -205,15 +215,32 @@ def _fit_model(model, split: Split, config: RunConfig, features: TextFeatures | 
             stamps = Interactions(split.train.users, split.train.items, split.train.timestamps.astype(np.float32))
             stamps = stamps.csr(split.n_users, split.n_items, "ratings")
         model.fit(train, timestamps=stamps)
-        return model, None, None
+        return model, None, None, split
     if isinstance(model, FittedModel):
         model.fit(train)
-        return model, None, None
+        return model, None, None, split
     device = resolve_device(config.train.device)
-    graph = InteractionGraph(train, device, item_item=None if features is None else features.knn)
+    knn = None if features is None else features.knn
+    graph = InteractionGraph(train, device, item_item=knn)
+    initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if config.train.refit else None
     result = fit(model, split, config.train, graph=graph, device=device, on_epoch=on_epoch,
                  log_path=None if folder is None else folder / "log.jsonl")
     if folder is not None:
         metric = "rmse" if config.train.task == "rating" else config.train.metric
         learning_curve(result.history, folder / "learning_curve.png", metric)
-    return model.scorer(graph), result, graph
+    if initial is not None and len(split.valid) and result.best_epoch >= 1:
+        split, graph = _refit(model, initial, split, config, knn, device, result.best_epoch, folder)
+    return model.scorer(graph), result, graph, split
+
+
+def _refit(model, initial: dict[str, torch.Tensor], split: Split, config: RunConfig, knn, device: torch.device,
+           epochs: int, folder: Path | None) -> tuple[Split, InteractionGraph]:
+    """Train ``model`` again from its ``initial`` weights on train+valid for ``epochs``
+    epochs (the count validation chose), without validation; the epochs are logged to
+    ``refit_log.jsonl``. Returns the merged split and its graph."""
+    full = split.with_valid_in_train()
+    graph = InteractionGraph(full.matrix("train"), device, item_item=knn)
+    model.load_state_dict(initial)
+    fit(model, full, dataclasses.replace(config.train, epochs=epochs, max_seconds=None), graph=graph,
+        device=device, validate=False, log_path=None if folder is None else folder / "refit_log.jsonl")
+    return full, graph

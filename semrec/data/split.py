@@ -22,6 +22,7 @@ and reported in :attr:`Split.notes` (except cold items, which are the point).
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -76,6 +77,15 @@ class Split:
         if part == "test":
             return self.matrix("train+valid+support")
         raise ValueError(f"part must be 'valid' or 'test', got '{part}'")
+
+    def with_valid_in_train(self) -> Split:
+        """This split with the validation part moved into training and ``valid`` left
+        empty: what a model is refitted on once validation has chosen its settings."""
+        return dataclasses.replace(
+            self, train=Interactions.concat([self.train, self.valid]),
+            valid=self.valid.take(np.zeros(0, dtype=np.int64)),
+            notes=[*self.notes, "refit: the validation part joined training"],
+        )
 
     def cold_test_items(self) -> np.ndarray | None:
         """Held-out items that occur in the test part (sorted), or ``None``."""

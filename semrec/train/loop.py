@@ -53,6 +53,14 @@ class TrainConfig:
             (default ``None``: no limit).
         device: ``auto`` (CUDA when present), ``cpu``, ``cuda``, ``cuda:1``, ...
         progress: show progress bars (default true).
+        refit: once early stopping has chosen the number of epochs on validation, train
+            again from the same initialisation on train+valid for that many epochs and
+            keep that model (default false). The test then sees a model trained on all
+            the interactions that reference results train on; the run's validation
+            figures are the first fit's. Fitted models (popularity, ItemKNN, graph
+            filter, semantic), which choose nothing on validation, are simply fitted on
+            train+valid. Not for cold-items splits, whose validation items are held out
+            of training on purpose.
         tensorboard: write TensorBoard logs (per-epoch scalars, hyper-parameters, final
             metrics) into the run folder (default true; ``--set tensorboard=false`` turns
             them off).
@@ -71,6 +79,7 @@ class TrainConfig:
     max_seconds: float | None = None
     device: str = "auto"
     progress: bool = True
+    refit: bool = False
     tensorboard: bool = True
 
     def __post_init__(self) -> None:
