@@ -9,6 +9,8 @@ the encoder is aligned with its item embeddings, and the text-only ``semantic`` 
 cold-item Recall@20 is compared with the base and the aligned encoder.
 
     SEMREC_DATA_HOME=../shared/data python benchmarks/finetune_ml100k.py --part rating --steps 100
+    SEMREC_DATA_HOME=../shared/data python benchmarks/finetune_ml100k.py --part rating --steps 300 \
+        --graph runs/tune/ml-100k-semgraph-rating      # + the blend with semgraph's rating head
     SEMREC_DATA_HOME=../shared/data python benchmarks/finetune_ml100k.py --part align --steps 60
 
 Every setting of ``semrec finetune`` can be passed with ``--set key=value``.
@@ -36,7 +38,8 @@ def rating(args: argparse.Namespace, out: Path) -> dict:
             f"eval_every={max(1, args.steps // 2)}", "max_valid=300", "profile_items=5", "baseline=true",
             f"progress={'false' if args.quiet else 'true'}", *args.set]
     config = build_finetune_config(sets)
-    s = finetune("ml-100k", "rating", out / "rating", config=config, split="given:u1", on_note=_note)
+    s = finetune("ml-100k", "rating", out / "rating", config=config, split="given:u1", graph=args.graph,
+                 on_note=_note)
     m, b = s["metrics"], s["baseline_frozen"]
     print(f"\nml-100k given:u1 rating ({s['steps']} steps x {config.batch_size * config.grad_accum} pairs, "
           f"{s['method']} {s['trainable_params']:,}/{s['total_params']:,} params, max_seq_length "
@@ -47,6 +50,17 @@ def rating(args: argparse.Namespace, out: Path) -> dict:
     print(f"{'frozen MiniLM + head, converged':<30}{c['valid']['rmse']:>11.4f}{c['test']['rmse']:>11.4f}"
           f"{c['test']['mae']:>10.4f}")
     print(f"{'MiniLM + LoRA + head':<30}{m['valid']['rmse']:>11.4f}{m['test']['rmse']:>11.4f}{m['test']['mae']:>10.4f}")
+    ens = m.get("ensemble")
+    if ens:
+        g = ens["graph"]
+        print(f"{'semgraph rating head (--graph)':<30}{g['valid']['rmse']:>11.4f}{g['test']['rmse']:>11.4f}"
+              f"{g['test']['mae']:>10.4f}")
+        print(f"{'blend: LoRA text + semgraph':<30}{ens['valid']['rmse']:>11.4f}{ens['test']['rmse']:>11.4f}"
+              f"{ens['test']['mae']:>10.4f}   weights {ens['weights']}")
+        ce = c.get("ensemble")
+        if ce:
+            print(f"{'blend: frozen conv. + semgraph':<30}{ce['valid']['rmse']:>11.4f}{ce['test']['rmse']:>11.4f}"
+                  f"{ce['test']['mae']:>10.4f}   weights {ce['weights']}")
     print(f"fine-tuning: {s['s_per_step']:.2f} s/step, {s['train_s']:.0f} s training, {s['fit_s']:.0f} s in all "
           f"(frozen baseline: {b['encode_s']:.0f} s encoding + {b['train_s']:.1f} s head)")
     return s
@@ -90,6 +104,9 @@ def main() -> None:
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--max-seq-length", type=int, default=64)
     p.add_argument("--graph-epochs", type=int, default=30)
+    p.add_argument("--graph", default=None, metavar="RUN_DIR",
+                   help="rating: a semgraph run trained with task=rating (tune_ml100k.py --preset "
+                        "semgraph-rating) to blend with the fine-tuned text model.")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--out", default=None, help="Folder for the encoders (default: a temporary folder).")
     p.add_argument("--json", default=None, help="Write the summaries here.")

@@ -17,7 +17,9 @@ import click
               help="Local sentence-transformers or Hugging Face folder to start from "
                    "(default: the packaged all-MiniLM-L6-v2).")
 @click.option("--graph", default=None, type=click.Path(), metavar="RUN_DIR",
-              help="A trained graph run on the same dataset (align).")
+              help="A trained graph run on the same dataset and split. align: the run whose item "
+                   "vectors the text is pulled towards; rating: a run with a rating head "
+                   "(--set task=rating) to blend with the fine-tuned text model.")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override a fine-tuning setting, e.g. --set max_steps=300 --set lora_r=16 "
                    "--set baseline=true (see semrec.finetune.trainer.FinetuneConfig).")
@@ -58,11 +60,17 @@ def finetune(data_name, objective, split_spec, encoder, graph, sets, out, quiet,
         click.echo(f"  test mae    {m['test']['mae']:.4f}")
         base = summary.get("baseline_frozen")
         if base:
-            conv = base["converged"]
-            click.echo(f"  frozen encoder + head, same steps: valid rmse {base['valid']['rmse']:.4f}, "
-                       f"test rmse {base['test']['rmse']:.4f}")
-            click.echo(f"  frozen encoder + head, converged ({conv['steps']} steps): valid rmse "
-                       f"{conv['valid']['rmse']:.4f}, test rmse {conv['test']['rmse']:.4f}")
+            click.echo(_rmse_line("frozen encoder + head, same steps", base))
+            click.echo(_rmse_line(f"frozen encoder + head, converged ({base['converged']['steps']} steps)",
+                                  base["converged"]))
+        ens = m.get("ensemble")
+        if ens:
+            w = ens["weights"]
+            click.echo(_rmse_line("graph run alone", ens["graph"]))
+            click.echo(_rmse_line(f"blend {w['bias']:+.3f} {w['text']:+.3f}*text {w['graph']:+.3f}*graph "
+                                  "(weights fitted on valid)", ens))
+            if base and "ensemble" in base["converged"]:
+                click.echo(_rmse_line("blend with the converged frozen head instead", base["converged"]["ensemble"]))
     else:
         click.echo(f"  valid InfoNCE   {m['valid_loss_before']:.4f} -> {m['valid_loss']:.4f}")
         click.echo(f"  knn overlap@10  {m['knn_overlap@10']['before']:.4f} -> {m['knn_overlap@10']['after']:.4f}")
@@ -72,3 +80,8 @@ def finetune(data_name, objective, split_spec, encoder, graph, sets, out, quiet,
             for key in sorted(cold["before"]):
                 click.echo(f"    {key:<13}{cold['before'][key]:.4f} -> {cold['after'][key]:.4f}")
     click.echo(f"next: semrec train --data {data_name} --model semantic --set text.encoder={summary['out']} ...")
+
+
+def _rmse_line(label: str, result: dict) -> str:
+    """``  label: valid rmse X, test rmse Y`` of a result with ``valid`` and ``test`` metrics."""
+    return f"  {label}: valid rmse {result['valid']['rmse']:.4f}, test rmse {result['test']['rmse']:.4f}"

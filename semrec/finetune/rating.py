@@ -11,11 +11,14 @@ suits them. At evaluation predictions are clipped to the rating scale.
 """
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import torch
 
+from semrec.errors import RunError
 from semrec.evaluate.metrics import mae, rmse
 from semrec.finetune.data import Pairs
 
@@ -41,7 +44,7 @@ class RatingHead(torch.nn.Module):
         with torch.no_grad():  # start near the mean prediction, but not at a flat zero
             self.mlp[-1].weight.mul_(0.1)
             self.mlp[-1].bias.zero_()
-        self.dim = dim
+        self.dim, self.hidden, self.dropout = dim, hidden, dropout
         self.register_buffer("mean", torch.tensor(float(mean)))
 
     def forward(self, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
@@ -49,6 +52,45 @@ class RatingHead(torch.nn.Module):
         s = self.dim**0.5
         x = torch.cat([s * u, s * i, self.dim * (u * i)], dim=1)  # (B, 3d)
         return self.mean + self.mlp(x).squeeze(1)  # (B,)
+
+
+#: The rating head's file inside a fine-tuned encoder folder.
+HEAD_FILE = "rating_head.safetensors"
+
+
+def save_rating_head(head: RatingHead, folder: Path) -> Path:
+    """Write ``head`` as ``folder/rating_head.safetensors`` (its shape in the metadata)."""
+    from safetensors.torch import save_file
+
+    shape = {"dim": head.dim, "hidden": head.hidden, "dropout": head.dropout}
+    path = Path(folder) / HEAD_FILE
+    state = {k: v.detach().cpu().contiguous() for k, v in head.state_dict().items()}
+    save_file(state, str(path), metadata={"semrec": json.dumps(shape)})
+    return path
+
+
+def load_rating_head(folder: str | Path, device: str | torch.device = "cpu") -> RatingHead:
+    """The rating head a ``semrec finetune --objective rating`` folder carries: with that
+    folder as the encoder, ``head(user_vec, item_vec)`` predicts the rating (clip it to
+    the dataset's scale).
+
+    Raises:
+        RunError: the folder has no head (another objective) or the file is not one.
+    """
+    from safetensors import safe_open
+
+    path = Path(folder) / HEAD_FILE
+    if not path.is_file():
+        raise RunError(f"{folder} has no {HEAD_FILE}: only --objective rating writes a rating head")
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            shape = json.loads((f.metadata() or {})["semrec"])
+            state = {k: f.get_tensor(k) for k in f.keys()}
+        head = RatingHead(int(shape["dim"]), int(shape["hidden"]), float(shape["dropout"]))
+        head.load_state_dict(state)
+    except (KeyError, ValueError, RuntimeError, OSError) as exc:
+        raise RunError(f"{path} is not a semrec rating head: {exc}") from None
+    return head.to(device).eval()
 
 
 def pair_vectors(

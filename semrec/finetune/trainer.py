@@ -3,7 +3,8 @@
 :func:`finetune` loads the data, cuts the split, makes the encoder trainable (LoRA via
 ``peft`` unless ``full``), runs :func:`train_loop` on the objective's loss with early
 stopping on validation, and writes ``out`` as a sentence-transformers folder (adapters
-merged) with ``finetune.json`` (config, metrics, base and new fingerprints) and
+merged; the rating objective adds its head, :func:`semrec.finetune.rating.load_rating_head`)
+with ``finetune.json`` (config, metrics, base and new fingerprints) and
 ``learning_curve.png``.
 
 Config (``--set key=value``, all optional)::
@@ -49,8 +50,9 @@ from semrec.finetune.align import (
     similarity_correlation,
 )
 from semrec.finetune.data import Pairs, RatingData, rating_data
+from semrec.finetune.ensemble import blend_report, graph_ratings
 from semrec.finetune.model import TrainableEncoder, base_path
-from semrec.finetune.rating import RatingHead, pair_vectors, predict, rating_metrics
+from semrec.finetune.rating import RatingHead, pair_vectors, predict, rating_metrics, save_rating_head
 from semrec.train.loop import resolve_device
 from semrec.train.losses import mse_loss
 
@@ -294,6 +296,7 @@ class Outcome:
     loop: LoopResult
     notes: list[str] = field(default_factory=list)
     plot_metric: str = "valid"
+    head: RatingHead | None = None  # the rating objective's head, saved beside the encoder
 
 
 def _vectors(encoder: TrainableEncoder, texts: list[str], index: np.ndarray) -> tuple[torch.Tensor, np.ndarray]:
@@ -304,16 +307,23 @@ def _vectors(encoder: TrainableEncoder, texts: list[str], index: np.ndarray) -> 
     return out.to(encoder.device), uniq
 
 
-def _eval_rating(encoder: TrainableEncoder, head: RatingHead, data: RatingData,
-                 *parts: Pairs) -> list[dict[str, float]]:
-    """RMSE/MAE on each of ``parts``; every distinct user and item text is encoded once."""
+def _predict_rating(encoder: TrainableEncoder, head: RatingHead, data: RatingData,
+                    *parts: Pairs) -> list[np.ndarray]:
+    """Clipped predictions ``(len(part),)`` for each of ``parts``; every distinct user and
+    item text is encoded once."""
     users, _ = _vectors(encoder, data.user_texts, np.concatenate([p.users for p in parts]))
     items, _ = _vectors(encoder, data.item_texts, np.concatenate([p.items for p in parts]))
-    return [rating_metrics(predict(head, users, items, p, data.scale), p) for p in parts]
+    return [predict(head, users, items, p, data.scale) for p in parts]
+
+
+def _eval_rating(encoder: TrainableEncoder, head: RatingHead, data: RatingData,
+                 *parts: Pairs) -> list[dict[str, float]]:
+    """RMSE/MAE on each of ``parts``."""
+    return [rating_metrics(pred, p) for pred, p in zip(_predict_rating(encoder, head, data, *parts), parts)]
 
 
 def _rating(encoder: TrainableEncoder, data: RatingData, config: FinetuneConfig,
-            device: torch.device) -> Outcome:
+            device: torch.device, graph_preds: list[np.ndarray] | None = None) -> Outcome:
     torch.manual_seed(config.seed)
     head = RatingHead(encoder.dim, config.head_hidden, config.head_dropout, data.mean).to(device)
     valid = _subsample(data.valid, config.max_valid, config.seed)
@@ -332,15 +342,20 @@ def _rating(encoder: TrainableEncoder, data: RatingData, config: FinetuneConfig,
                       {"params": list(head.parameters()), "lr": config.head_lr}],
         modules=[encoder, head], config=config, device=device, desc="finetune rating",
     )
-    valid_m, test_m = _eval_rating(encoder, head, data, data.valid, data.test)
-    metrics = {"valid": valid_m, "test": test_m, "valid_rmse_before": loop.initial_valid}
-    return Outcome(metrics, loop, plot_metric="valid_rmse")
+    preds = _predict_rating(encoder, head, data, data.valid, data.test)
+    metrics = {"valid": rating_metrics(preds[0], data.valid), "test": rating_metrics(preds[1], data.test),
+               "valid_rmse_before": loop.initial_valid}
+    if graph_preds is not None:
+        metrics["ensemble"] = blend_report((preds[0], preds[1]), (graph_preds[0], graph_preds[1]),
+                                           data.valid, data.test, data.scale)
+    return Outcome(metrics, loop, plot_metric="valid_rmse", head=head)
 
 
-def frozen_baseline(base: Path, data: RatingData, config: FinetuneConfig, device: torch.device) -> dict[str, Any]:
+def frozen_baseline(base: Path, data: RatingData, config: FinetuneConfig, device: torch.device,
+                    graph_preds: list[np.ndarray] | None = None) -> dict[str, Any]:
     """The same head trained on the frozen encoder's vectors (computed once): with the
     same schedule as the fine-tuning run, and (``converged``) until validation stops
-    improving."""
+    improving; with ``graph_preds`` (valid, test) each also blended with the graph."""
     frozen = TrainableEncoder(base, full=True, max_seq_length=config.max_seq_length, device=device)
     for p in frozen.parameters():
         p.requires_grad_(False)
@@ -365,11 +380,13 @@ def frozen_baseline(base: Path, data: RatingData, config: FinetuneConfig, device
             param_groups=[{"params": list(head.parameters()), "lr": cfg.head_lr}],
             modules=[head], config=cfg, device=device,
         )
-        return {
-            "valid": rating_metrics(predict(head, users, items, data.valid, data.scale), data.valid),
-            "test": rating_metrics(predict(head, users, items, data.test, data.scale), data.test),
-            "steps": loop.steps, "best_step": loop.best_step, "train_s": loop.train_s,
-        }
+        pv, pt = (predict(head, users, items, part, data.scale) for part in (data.valid, data.test))
+        out = {"valid": rating_metrics(pv, data.valid), "test": rating_metrics(pt, data.test),
+               "steps": loop.steps, "best_step": loop.best_step, "train_s": loop.train_s}
+        if graph_preds is not None:
+            out["ensemble"] = blend_report((pv, pt), (graph_preds[0], graph_preds[1]), data.valid, data.test,
+                                           data.scale)
+        return out
 
     valid = _subsample(data.valid, config.max_valid, config.seed)
     train = data.train
@@ -510,6 +527,7 @@ def finetune(
         rdata = rating_data(dataset, split, config.profile_items, config.seed)
         on_note(f"rating: {len(rdata.train)} training pairs ({rdata.n_context} more written into "
                 f"profiles), {len(rdata.valid)} valid, {len(rdata.test)} test")
+        graph_preds = None if graph is None else graph_ratings(graph, split, rdata.valid, rdata.test)
     else:
         from semrec.text.build import item_texts
 
@@ -526,9 +544,9 @@ def finetune(
     torch.manual_seed(config.seed)
     baseline = None
     if objective == "rating":
-        outcome = _rating(tenc, rdata, config, device)
+        outcome = _rating(tenc, rdata, config, device, graph_preds)
         if config.baseline:
-            baseline = frozen_baseline(base, rdata, config, device)
+            baseline = frozen_baseline(base, rdata, config, device, graph_preds)
     else:
         outcome = _align(tenc, item_texts(dataset, split.items.ids), targets, split, config, device)
     fit_s = time.perf_counter() - t0
@@ -536,6 +554,8 @@ def finetune(
     out = Path(out)
     with staging(out) as folder:
         tenc.save(folder)
+        if outcome.head is not None:
+            save_rating_head(outcome.head, folder)
         from semrec.train.plots import learning_curve
 
         start = {"epoch": 0.0, "loss": float("nan"), outcome.plot_metric: outcome.loop.initial_valid}

@@ -8,7 +8,7 @@ import json
 import numpy as np
 import pytest
 import torch
-from finetune_toy import FAST
+from finetune_toy import FAST, RATING_SPLIT
 
 from semrec.errors import ConfigError
 from semrec.finetune.align import align_loss, knn_overlap
@@ -71,6 +71,50 @@ def test_rating_head_learns_and_the_folder_is_a_new_encoder(rated_books, tmp_pat
     assert saved["base_fingerprint"] == base_fingerprint
     assert (out / "learning_curve.png").stat().st_size > 1000
     assert not any(p.name.startswith("adapter_") for p in out.iterdir())  # adapters merged
+
+
+def test_rating_ensemble_blends_the_text_model_with_a_graph_rating_head(rated_books, rating_run, tmp_path):
+    from semrec.data.load import load_dataset
+    from semrec.data.split import make_split
+    from semrec.finetune.data import rating_data
+    from semrec.finetune.rating import load_rating_head
+    from semrec.finetune.trainer import _eval_rating
+
+    split = RATING_SPLIT
+    out = tmp_path / "enc"
+    config = build_finetune_config(FAST + ["profile_items=0", "head_lr=0.01", "patience=0"])
+    summary = finetune(rated_books, "rating", out, config=config, split=split, graph=rating_run)
+    m = summary["metrics"]
+    ens = m["ensemble"]
+    assert ens["test"]["n"] == m["test"]["n"] and ens["graph"]["test"]["n"] == m["test"]["n"]
+    # the blend contains each model alone (weights (0, 1, 0) and (0, 0, 1)), and it is fitted
+    # by least squares on validation: it cannot do worse there than either model
+    assert ens["valid"]["rmse"] <= min(m["valid"]["rmse"], ens["graph"]["valid"]["rmse"]) + 1e-9
+    assert set(ens["weights"]) == {"bias", "text", "graph"}
+
+    # the head is saved beside the encoder: loading both reproduces the reported test RMSE
+    head = load_rating_head(out)
+    enc = TrainableEncoder(out, full=True, max_seq_length=32)
+    ds = load_dataset(rated_books)
+    data = rating_data(ds, make_split(ds, split), profile_items=0, seed=0)
+    assert _eval_rating(enc, head, data, data.test)[0]["rmse"] == pytest.approx(m["test"]["rmse"], abs=1e-3)
+
+
+def test_rating_ensemble_needs_a_rating_run(rated_books, graph_run, tmp_path):
+    config = build_finetune_config(FAST)
+    with pytest.raises(ConfigError, match="rating head"):
+        finetune(rated_books, "rating", tmp_path / "enc", config=config, graph=graph_run, split="cold-items:0.2")
+
+
+def test_blend_recovers_known_weights_and_clips():
+    from semrec.finetune.ensemble import apply_blend, fit_blend
+
+    rng = np.random.default_rng(0)
+    a, b = rng.uniform(1, 5, 200), rng.uniform(1, 5, 200)
+    coef = fit_blend([a, b], 0.5 + 0.3 * a + 0.6 * b)
+    assert coef == pytest.approx([0.5, 0.3, 0.6], abs=1e-9)
+    out = apply_blend(np.array([10.0, 1.0]), [np.array([-20.0, 0.0, 2.0])], (1.0, 5.0))
+    assert out.tolist() == [1.0, 5.0, 5.0]  # -10 -> 1, 10 -> 5, 12 -> 5
 
 
 def test_align_pulls_item_vectors_towards_the_graph(rated_books, graph_run, tmp_path):

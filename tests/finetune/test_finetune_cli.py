@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 
 import pytest
-from finetune_toy import FAST
+from finetune_toy import FAST, RATING_SPLIT
 
 
 def _sets(*extra: str) -> list[str]:
@@ -30,6 +30,17 @@ def test_finetune_rating_writes_an_encoder_that_train_accepts(run_cli, rated_boo
     assert code == 0, err
     info = json.loads((run / "run.json").read_text())
     assert info["text_encoder"]["fingerprint"].startswith(fingerprint)
+
+
+def test_finetune_rating_with_a_graph_run_prints_the_blend(run_cli, rated_books, rating_run, tmp_path):
+    code, stdout, err = run_cli("finetune", "--data", str(rated_books), "--objective", "rating",
+                                "--split", RATING_SPLIT, "--graph", str(rating_run),
+                                *_sets("max_steps=2", "eval_every=2"), "--out", str(tmp_path / "enc"), "--quiet")
+    assert code == 0, err
+    assert "graph run alone: valid rmse" in stdout
+    blend = next(line for line in stdout.splitlines() if "blend" in line)
+    assert "*text" in blend and "*graph" in blend and "test rmse" in blend
+    assert (tmp_path / "enc" / "rating_head.safetensors").is_file()
 
 
 @pytest.mark.parametrize(
