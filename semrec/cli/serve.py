@@ -28,9 +28,11 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
     import faiss
     import torch
     import uvicorn
+    from threadpoolctl import threadpool_limits
 
     faiss.omp_set_num_threads(threads)
     torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy's BLAS (the exact search's matrix-vector product) too
 
     from semrec.serve.api import create_app
     from semrec.serve.index import IndexConfig

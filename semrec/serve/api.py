@@ -288,8 +288,12 @@ def create_app(service: Service, token: str | None = None) -> FastAPI:
         """Liveness and what is being served."""
         return service.health()
 
+    # The hot read endpoints are coroutines: their work is short, CPU-bound and lock-free
+    # (readers never lock, see semrec.serve.live), so they run on the event loop instead of
+    # paying a hop to the thread pool and the GIL hand-offs of 16+ threads per request.
+    # Writers (store commits) stay plain functions and run in the pool.
     @app.get("/recommend", response_model=Recommendations)
-    def recommend(
+    async def recommend(
         user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
         candidates: Annotated[str | None, Query(max_length=MAX_CANDIDATES * (MAX_ID + 1),
@@ -312,7 +316,7 @@ def create_app(service: Service, token: str | None = None) -> FastAPI:
         return {"user": None, "items": state.recommend_anonymous(body.items, body.text, body.k, allowed)}
 
     @app.get("/similar", response_model=Similar)
-    def similar(
+    async def similar(
         item: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
     ) -> dict[str, Any]:

@@ -161,6 +161,8 @@ class ItemIndex:
         k = max(1, min(int(k), self.n_items))
         if allowed is not None:
             return self._search_subset(q[0], k, np.asarray(allowed, dtype=np.int64), exclude)
+        if self.config.kind == "flat" and self._vectors.dtype == np.float32:
+            return self._search_exact(q[0], k, exclude)
         if self.config.kind == "flat" and exclude is not None and len(exclude) <= MAX_OVERFETCH:
             # exact search: fetch k more per excluded item and drop them afterwards, cheaper
             # than building an ID selector for every query
@@ -177,6 +179,24 @@ class ItemIndex:
         scores, ids = self._index.search(q, k, params=params)
         keep = ids[0] >= 0  # FAISS pads with -1 when fewer than k items pass the filter
         return scores[0][keep], ids[0][keep].astype(np.int64)
+
+    def _search_exact(self, q: np.ndarray, k: int, exclude: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """Exact top-``k`` of float32 vectors by one matrix-vector product and a partial sort.
+
+        Our own code rather than FAISS's flat index here: for a single query FAISS scans
+        with a k-heap (and needs ``k + |seen|`` results to drop the seen ones), while one
+        BLAS product over our float32 copy plus ``argpartition`` measured about 1.5-2x
+        faster on a 41k-item catalogue (``benchmarks/serve_load.py``).
+        """
+        scores = self._vectors[: self._n] @ q  # (n,)
+        if exclude is not None and len(exclude):
+            ex = np.asarray(exclude, dtype=np.int64)
+            scores[ex[(ex >= 0) & (ex < self._n)]] = -np.inf
+        k = min(k, self._n)
+        top = np.argpartition(-scores, k - 1)[:k] if k < self._n else np.arange(self._n)
+        top = top[np.argsort(-scores[top], kind="stable")]
+        keep = np.isfinite(scores[top])
+        return scores[top][keep].astype(np.float32), top[keep].astype(np.int64)
 
     def _search_overfetch(self, q: np.ndarray, k: int, exclude: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         fetch = min(k + len(exclude), self._n)
