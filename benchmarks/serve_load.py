@@ -7,6 +7,7 @@ d=64) unless --run names a real one. Load goes to 127.0.0.1 only and is bounded 
 --requests and --seconds.
 
     python benchmarks/serve_load.py --clients 16 --requests 4000 --seconds 60
+    python benchmarks/serve_load.py --clients 16 --requests 4000 --seconds 60 --ceiling   # HTTP stack alone
 """
 from __future__ import annotations
 
@@ -125,6 +126,26 @@ async def freshness(port: int, n_users: int, trials: int = 50) -> dict:
             "max_ms": round(float(ms.max()), 2)}
 
 
+def ceiling_app():
+    """A FastAPI app whose GET /recommend returns a constant answer of the real shape
+    (10 scored items with titles) without touching a model: what the HTTP stack alone
+    costs on this machine, the ceiling for any recommender served this way."""
+    from fastapi import FastAPI
+
+    app = FastAPI()
+    answer = {"items": [{"item": str(i), "score": 1.0 - i / 10, "title": f"Item {i}"} for i in range(10)]}
+
+    @app.get("/recommend")
+    async def recommend(user: str, k: int = 10) -> dict:
+        return {"user": user, **answer}
+
+    @app.get("/health")
+    async def health() -> dict:
+        return {"status": "ok"}
+
+    return app
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=None, help="run folder to serve (default: a synthetic Gowalla-size run)")
@@ -132,6 +153,8 @@ def main() -> None:
     ap.add_argument("--requests", type=int, default=4000, help="upper bound on GET requests")
     ap.add_argument("--seconds", type=float, default=60, help="upper bound on the load phase")
     ap.add_argument("--index", default="flat", choices=["flat", "hnsw", "ivf"])
+    ap.add_argument("--ceiling", action="store_true",
+                    help="serve a constant answer of the same shape instead (the HTTP stack's own ceiling)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="semrec-serve-load-"))
     try:
@@ -148,8 +171,12 @@ def main() -> None:
         with socket.socket() as s:
             s.bind(("127.0.0.1", 0))
             port = s.getsockname()[1]
-        server = subprocess.Popen([sys.executable, "-m", "semrec", "serve", str(run), "--port", str(port),
-                                   "--index", args.index], stderr=subprocess.DEVNULL)
+        if args.ceiling:
+            cmd = [sys.executable, "-m", "uvicorn", "--factory", "serve_load:ceiling_app", "--app-dir",
+                   str(Path(__file__).parent), "--port", str(port), "--log-level", "warning", "--no-access-log"]
+        else:
+            cmd = [sys.executable, "-m", "semrec", "serve", str(run), "--port", str(port), "--index", args.index]
+        server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
         try:
             import httpx
 
@@ -164,9 +191,10 @@ def main() -> None:
                     time.sleep(0.2)
             assert user_ids[:3] == [str(i) for i in range(3)] or args.run, "synthetic ids are 0..n-1"
             asyncio.run(load(port, args.clients, 200, 10, n_users))  # warm-up
-            result = {"n_items": n_items, "n_users": n_users, "index": args.index,
-                      "recommend": asyncio.run(load(port, args.clients, args.requests, args.seconds, n_users)),
-                      "event_to_visible": asyncio.run(freshness(port, n_users))}
+            result = {"n_items": n_items, "n_users": n_users, "index": "constant answer" if args.ceiling else args.index,
+                      "recommend": asyncio.run(load(port, args.clients, args.requests, args.seconds, n_users))}
+            if not args.ceiling:
+                result["event_to_visible"] = asyncio.run(freshness(port, n_users))
         finally:
             server.terminate()
             server.wait(timeout=30)
