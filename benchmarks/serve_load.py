@@ -123,7 +123,8 @@ async def freshness(port: int, n_users: int, trials: int = 50) -> dict:
     writer.close()
     ms = np.asarray(times) * 1e3
     return {"trials": trials, "p50_ms": round(float(np.percentile(ms, 50)), 2),
-            "max_ms": round(float(ms.max()), 2)}
+            "p90_ms": round(float(np.percentile(ms, 90)), 2), "max_ms": round(float(ms.max()), 2),
+            "slowest_trial": int(ms.argmax()), "over_50_ms": int((ms > 50).sum())}
 
 
 def ceiling_app():
