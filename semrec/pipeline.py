@@ -8,12 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from semrec.artifacts.run import save_run, staging
 from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, to_dict
-from semrec.data.dataset import Dataset, Interactions
+from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError
@@ -210,10 +209,7 @@ def _fit_model(model, split: Split, config: RunConfig, features: TextFeatures | 
         split = split.with_valid_in_train()  # nothing to choose on validation: fit on all of it
     train = split.matrix("train")
     if isinstance(model, SemanticModel):
-        stamps = None
-        if split.train.timestamps is not None:
-            stamps = Interactions(split.train.users, split.train.items, split.train.timestamps.astype(np.float32))
-            stamps = stamps.csr(split.n_users, split.n_items, "ratings")
+        stamps = None if split.train.timestamps is None else split.matrix("train", "timestamps")
         model.fit(train, timestamps=stamps)
         return model, None, None, split
     if isinstance(model, FittedModel):

@@ -128,22 +128,25 @@ class Interactions:
         )
 
     def csr(self, n_users: int, n_items: int, values: str = "ones") -> sp.csr_matrix:
-        """``(n_users, n_items)`` CSR matrix; ``values`` is ``"ones"`` or ``"ratings"``.
+        """``(n_users, n_items)`` CSR matrix of ``values``: ``"ones"`` (float32),
+        ``"ratings"`` (float32) or ``"timestamps"`` (float64, so that Unix seconds keep
+        their precision).
 
-        Duplicate pairs are collapsed (a ``1``, or the last rating).
+        Duplicate pairs are collapsed: a ``1``, or the pair's last rating or time.
         """
-        if values == "ratings" and self.ratings is not None:
-            # keep the last rating of a repeated pair
+        column = {"ratings": self.ratings, "timestamps": self.timestamps}.get(values)
+        if column is not None:
+            # keep the last value of a repeated pair
             key = self.users * n_items + self.items
             _, last = np.unique(key[::-1], return_index=True)
             idx = len(key) - 1 - last
-            data = self.ratings[idx].astype(np.float32)
+            data = column[idx].astype(np.float64 if values == "timestamps" else np.float32)
             rows, cols = self.users[idx], self.items[idx]
         else:
             data = np.ones(len(self), dtype=np.float32)
             rows, cols = self.users, self.items
-        m = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items), dtype=np.float32)
+        m = sp.csr_matrix((data, (rows, cols)), shape=(n_users, n_items), dtype=data.dtype)
         m.sum_duplicates()
-        if values != "ratings":
+        if column is None:
             m.data[:] = 1.0
         return m

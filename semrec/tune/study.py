@@ -23,10 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from semrec.config import dump_toml, to_dict
-from semrec.data.dataset import Dataset, Interactions
+from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError, SemrecError
@@ -142,11 +140,7 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
                           model_inputs(split, features))
     train = split.matrix("train")
     if isinstance(model, SemanticModel):
-        stamps = None
-        if split.train.timestamps is not None:
-            stamps = Interactions(split.train.users, split.train.items,
-                                  split.train.timestamps.astype(np.float32))
-            stamps = stamps.csr(split.n_users, split.n_items, "ratings")
+        stamps = None if split.train.timestamps is None else split.matrix("train", "timestamps")
         model.fit(train, timestamps=stamps)
     elif isinstance(model, FittedModel):
         model.fit(train)
