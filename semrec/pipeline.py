@@ -138,13 +138,13 @@ def train_and_save(
     if not ctx.is_main:
         # other processes of a torchrun job train in step with process 0, which alone
         # evaluates and writes the run
-        _fit_model(model, split, config, features, None, None)
+        fit_model(model, split, config, features, None, None)
         distributed.finish(ctx)
         return None
     with staging(out) as folder:
         tracker = TensorBoardTracker(folder / "tensorboard", config.train.tensorboard, on_note=on_note)
         t0 = time.perf_counter()
-        scorer, result, graph, split = _fit_model(model, split, config, features, folder, tracker.log_epoch)
+        scorer, result, graph, split = fit_model(model, split, config, features, folder, tracker.log_epoch)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
@@ -196,12 +196,14 @@ def train_and_save(
     return TrainedRun(out, config, split, metrics, result)
 
 
-def _fit_model(model, split: Split, config: RunConfig, features: TextFeatures | None, folder: Path | None,
-               on_epoch) -> tuple[Scorer, TrainResult | None, InteractionGraph | None, Split]:
+def fit_model(model, split: Split, config: RunConfig, features: TextFeatures | None, folder: Path | None,
+              on_epoch) -> tuple[Scorer, TrainResult | None, InteractionGraph | None, Split]:
     """Fit ``model`` on the split's training part: ``(scorer, training result, graph,
     split)``. ``folder`` receives the epoch log and learning curve (``None``: nothing
-    written). With ``train.refit`` the model is trained a second time on train+valid
-    (:func:`_refit`) and the split returned is that one."""
+    written); ``on_epoch`` is the training loop's per-epoch hook (TensorBoard, a tuner's
+    pruning). With ``train.refit`` the model is trained a second time on train+valid
+    (:func:`_refit`) and the split returned is that one. :func:`train_and_save` and
+    ``semrec tune`` both fit through here."""
     if config.train.refit and split.cold_items is not None:
         raise ConfigError("train.refit: a cold-items split validates on held-out items, and training "
                           "on them would make them warm; leave refit off for this split")

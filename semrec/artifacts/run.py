@@ -44,6 +44,7 @@ from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
 from semrec.data.split import Split
 from semrec.errors import RunError
+from semrec.graph.interaction import InteractionGraph
 from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
 from semrec.models.base import EmbeddingScorer, FittedModel, Scorer
@@ -194,6 +195,11 @@ class Run:
     @property
     def items(self) -> IdMap:
         return self.split.items
+
+    def graph(self, device: str | torch.device = "cpu") -> InteractionGraph:
+        """The graph the model propagates over: the training interactions, with the
+        semantic item–item graph when the run has one (as training built it)."""
+        return InteractionGraph(self.train_matrix(), device, item_item=self.knn())
 
     def train_matrix(self):
         """CSR ``(n_users, n_items)`` of the training interactions (cached)."""

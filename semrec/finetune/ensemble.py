@@ -35,7 +35,6 @@ def graph_ratings(run_dir: str | Path, split: Split, *parts: Pairs) -> list[np.n
     import torch
 
     from semrec.artifacts.run import load_run
-    from semrec.graph.interaction import InteractionGraph
 
     run = load_run(run_dir)
     if run.train_config.task != "rating" or not hasattr(run.model, "predict_ratings"):
@@ -45,7 +44,7 @@ def graph_ratings(run_dir: str | Path, split: Split, *parts: Pairs) -> list[np.n
         )
     users = run.users.indices(split.users.ids)  # finetune user index -> run user index (-1: unknown)
     items = run.items.indices(split.items.ids)
-    graph = InteractionGraph(run.train_matrix(), item_item=run.knn())
+    graph = run.graph()
     out = []
     run.model.eval()
     with torch.no_grad():

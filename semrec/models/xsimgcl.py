@@ -124,8 +124,7 @@ class XSimGCLConfig:
 
     def __post_init__(self) -> None:
         _check(self.dim, self.layers, self.reg, self.eps, self.temperature, self.ssl_weight,
-               self.cl_layer, prefix="model.", error=ConfigError)
-        check_positive("model.ssl_nodes", self.ssl_nodes, ConfigError)
+               self.cl_layer, self.ssl_nodes, prefix="model.", error=ConfigError)
 
 
 
@@ -138,13 +137,14 @@ SEARCH_SPACE: dict[str, Param] = {
 }
 
 def _check(dim: int, layers: int, reg: float, eps: float, temperature: float, ssl_weight: float,
-           cl_layer: int, prefix: str = "", error: type[Exception] = ValueError) -> None:
+           cl_layer: int, ssl_nodes: int, prefix: str = "", error: type[Exception] = ValueError) -> None:
     check_positive(prefix + "dim", dim, error)
     check_positive(prefix + "layers", layers, error)
     check_non_negative(prefix + "reg", reg, error)
     check_non_negative(prefix + "eps", eps, error)
     check_positive(prefix + "temperature", temperature, error)
     check_non_negative(prefix + "ssl_weight", ssl_weight, error)
+    check_positive(prefix + "ssl_nodes", ssl_nodes, error)
     if not 1 <= cl_layer <= layers:
         raise error(f"{prefix}cl_layer: expected an int in 1..layers={layers}, got {cl_layer!r}")
 
@@ -183,10 +183,9 @@ class XSimGCL(TrainableModel):
         super().__init__()
         check_positive("n_users", n_users)
         check_positive("n_items", n_items)
-        _check(dim, layers, reg, eps, temperature, ssl_weight, cl_layer)
+        _check(dim, layers, reg, eps, temperature, ssl_weight, cl_layer, ssl_nodes)
         self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, dim, layers
         self.reg, self.eps, self.temperature = reg, eps, temperature
-        check_positive("ssl_nodes", ssl_nodes)
         self.ssl_weight, self.cl_layer, self.ssl_nodes = ssl_weight, cl_layer, ssl_nodes
         self.user_emb = init_embedding(n_users, dim)
         self.item_emb = init_embedding(n_items, dim)

@@ -458,10 +458,7 @@ class LiveState:
         if not isinstance(model, SemGraph):
             return 0.0  # behaviour alone (MF, LightGCN, ItemKNN, ...): no text in the model
         if cat.text_share is None:
-            from semrec.graph.interaction import InteractionGraph
-
-            graph = InteractionGraph(self.run.split.matrix("train"))
-            share = model.text_share(graph).float().cpu().numpy()  # (n_run_items,)
+            share = model.text_share(self.run.graph()).float().cpu().numpy()  # (n_run_items,)
             n_new = len(cat.items) - len(share)
             share = np.concatenate([share, np.ones(n_new, dtype=np.float32)])
             cat = dataclasses.replace(cat, text_share=share)

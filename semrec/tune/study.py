@@ -15,6 +15,7 @@ Outputs, next to ``BEST.toml``:
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import time
@@ -29,7 +30,7 @@ from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError, SemrecError
 from semrec.models import catalog
-from semrec.pipeline import RunConfig, build_config, model_inputs
+from semrec.pipeline import RunConfig, build_config, fit_model, model_inputs
 from semrec.tune.spaces import SPACES, Choice, Float, Int, Param
 
 
@@ -122,11 +123,8 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
     import torch
 
     from semrec.evaluate.ranking import evaluate_ranking
-    from semrec.graph.interaction import InteractionGraph
-    from semrec.models.base import FittedModel
-    from semrec.models.semantic import SemanticModel
     from semrec.text.features import text_features
-    from semrec.train.loop import fit, resolve_device, seed_everything
+    from semrec.train.loop import seed_everything
 
     optuna = _optuna()
     split = ctx.split
@@ -138,17 +136,11 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
     seed_everything(config.train.seed)
     model = catalog.build(config.model, split.n_users, split.n_items, config.model_params,
                           model_inputs(split, features))
-    train = split.matrix("train")
-    if isinstance(model, SemanticModel):
-        stamps = None if split.train.timestamps is None else split.matrix("train", "timestamps")
-        model.fit(train, timestamps=stamps)
-    elif isinstance(model, FittedModel):
-        model.fit(train)
-    else:
-        device = resolve_device(config.train.device)
-        graph = InteractionGraph(train, device, item_item=None if features is None else features.knn)
-        reporter = _EpochReporter(trial, metric, optuna.TrialPruned)
-        result = fit(model, split, config.train, graph=graph, on_epoch=reporter, device=device)
+    # a trial scores validation, so it never refits on it
+    trial_config = dataclasses.replace(config, train=dataclasses.replace(config.train, refit=False))
+    reporter = _EpochReporter(trial, metric, optuna.TrialPruned)
+    scorer, result, _, _ = fit_model(model, split, trial_config, features, None, reporter)
+    if result is not None:
         if result.best_value is None:
             raise SemrecError("the split has no validation interactions to tune on")
         return float(result.best_value)
@@ -156,7 +148,7 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
         if metric in ("rmse", "mae"):
             raise ConfigError(f"model '{config.model}' does not predict ratings; tune it with task=ranking")
         k = int(metric.split("@")[1]) if "@" in metric else 20
-        out = evaluate_ranking(model, split, part="valid", ks=sorted({k, 20}))
+        out = evaluate_ranking(scorer, split, part="valid", ks=sorted({k, 20}))
     if metric not in out:
         raise ConfigError(f"train.metric '{metric}' is not a ranking metric; try ndcg@20 or recall@20")
     return float(out[metric])
