@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import click
 
@@ -19,29 +20,35 @@ import click
               show_default=True, help="Item index: exact inner product, or approximate for large catalogues.")
 @click.option("--precision", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
               help="How the index stores item vectors; float16 halves its memory.")
+@click.option("--cache-depth", default=100, show_default=True, type=click.IntRange(min=0),
+              help="With the exact index, rank each user's best N unseen items at load and keep "
+                   "them exact as events and items arrive, so a request for k <= N is a lookup; 0: off.")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="Threads each request's vector search and tensor ops may use; requests already "
                    "run side by side, so one per request keeps the cores from being oversubscribed.")
 def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str,
-          precision: str, threads: int) -> None:
+          precision: str, cache_depth: int, threads: int) -> None:
     """Serve RUN_DIR over HTTP, replaying the event store first."""
     import faiss
     import torch
     import uvicorn
     from threadpoolctl import threadpool_limits
 
-    faiss.omp_set_num_threads(threads)
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)  # numpy's BLAS (the exact search's matrix-vector product) too
-
     from semrec.serve.api import create_app
     from semrec.serve.index import IndexConfig
     from semrec.serve.live import Service
 
-    service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision))
+    # loading (the top-item cache above all) may use every core; serving then keeps to --threads
+    started = time.perf_counter()
+    service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision, cache_depth=cache_depth))
+    faiss.omp_set_num_threads(threads)
+    torch.set_num_threads(threads)
+    threadpool_limits(threads)  # numpy's BLAS (the exact search's matrix-vector product) too
     health = service.health()
+    cached = f", top {cache_depth} ranked for {health['cached_users']:,} users" if health["cached_users"] else ""
     click.echo(f"serving {health['run']} ({health['model']}, {health['n_items']:,} items, "
-               f"{health['live_users']:,} live users) on http://{host}:{port}", err=True)
+               f"{health['live_users']:,} live users{cached}; loaded in {time.perf_counter() - started:.1f}s) "
+               f"on http://{host}:{port}", err=True)
     try:
         uvicorn.run(create_app(service, token), host=host, port=port, log_level="warning",
                     access_log=False, timeout_graceful_shutdown=10)

@@ -45,6 +45,12 @@ class IndexConfig:
         precision: how item vectors are stored: ``float32`` (default) or ``float16``
             (FAISS scalar quantizer ``QT_fp16``: half the memory; on trained Gowalla
             embeddings 99.98% of the float32 top-20 survives, see BENCHMARKS.md).
+        cache_depth: with the exact ``flat`` index, each user's best ``cache_depth``
+            unseen items are ranked once at load and kept exact as events and items
+            arrive (:mod:`semrec.serve.topcache`), so a request for ``k <= cache_depth``
+            without candidate filters is a lookup; 0 turns it off (default 100).
+        cache_limit: the cache is built only when users x items is at most this many
+            scores (default 2e9: about 10 s of a core per 1e9 at load).
     """
 
     kind: Literal["flat", "hnsw", "ivf"] = "flat"
@@ -54,6 +60,8 @@ class IndexConfig:
     nprobe: int = 16
     threads: int = 1
     precision: Literal["float32", "float16"] = "float32"
+    cache_depth: int = 100
+    cache_limit: int = 2_000_000_000
 
     def __post_init__(self) -> None:
         if self.precision not in ("float32", "float16"):
@@ -63,8 +71,14 @@ class IndexConfig:
         for name in ("hnsw_m", "ef_search", "nprobe", "threads"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"serve.{name} must be at least 1, got {getattr(self, name)}")
-        if self.nlist < 0:
-            raise ConfigError(f"serve.nlist must be >= 0, got {self.nlist}")
+        for name in ("nlist", "cache_depth", "cache_limit"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"serve.{name} must be >= 0, got {getattr(self, name)}")
+
+    @property
+    def caching(self) -> bool:
+        """Whether users' top items are precomputed (exact index, positive depth)."""
+        return self.kind == "flat" and self.cache_depth > 0
 
 
 class ItemIndex:

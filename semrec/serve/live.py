@@ -18,7 +18,9 @@ How each kind of update takes effect (no retraining):
   their interactions are left out of any retrain.
 
 Models with an embedding space (``mf``, ``lightgcn``, ``xsimgcl``, ``semgraph``) answer
-from the FAISS index; the others (popularity, ItemKNN, graph filter, semantic) score
+from the FAISS index, and with the exact index from each user's precomputed top items
+(:mod:`semrec.serve.topcache`): a user with live events gets their own row, ranked at
+the event, and a new item is merged into every row it enters; the others (popularity, ItemKNN, graph filter, semantic) score
 the user's history row with the model itself and cannot take new items.
 
 Concurrency: readers never lock. Everything they read is replaced whole, never
@@ -32,6 +34,7 @@ import dataclasses
 import json
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +54,7 @@ from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
 from semrec.serve.index import CategoryFilter, IndexConfig, ItemIndex, parse_category
 from semrec.serve.store import Event, EventStore, StoredEvent, StoredItem, default_url
+from semrec.serve.topcache import TopCache
 
 log = logging.getLogger("semrec.serve")
 
@@ -77,6 +81,7 @@ class Catalogue:
     view: Run  # the run, its scorer widened to the new items (embedding models)
     index: ItemIndex | None  # over the item vectors (embedding models)
     text_share: np.ndarray | None = None  # (n_items,) semgraph gate, computed on first use
+    top: TopCache | None = None  # the run users' precomputed top items (exact index)
 
 
 @dataclass(frozen=True)
@@ -86,6 +91,7 @@ class LiveUser:
     index: int | None  # the run's internal index; None for new or deleted users
     items: np.ndarray  # sorted unique internal item indices from live events
     vector: np.ndarray | None  # (d,) folded-in query vector (embedding models)
+    top: TopCache | None = None  # one row: their top items under ``vector`` (exact index)
 
 
 @dataclass
@@ -153,7 +159,27 @@ class LiveState:
             _coldstart()
             self.run.train_matrix()
             self._user_vectors()
+            self._build_top()
         self.run.seen()
+
+    def _build_top(self) -> None:
+        """Rank every run user's unseen items once (see :mod:`semrec.serve.topcache`)."""
+        cat, config = self.cat, self.index_config
+        n_users = len(self.run.users)
+        if not config.caching or cat.top is not None or not n_users:
+            return
+        if n_users * cat.index.n_items > config.cache_limit:
+            log.info("no top-item cache: %d users x %d items is over serve.cache_limit (%d)",
+                     n_users, cat.index.n_items, config.cache_limit)
+            return
+        t0 = time.perf_counter()
+        seen = self.run.seen()
+        # the run's own scorer: histories span the run's items, whatever was added since
+        queries = self.run.scorer.user_vectors(np.arange(n_users), seen).float().cpu().numpy()
+        top = TopCache.build(queries, cat.index.vectors, seen, config.cache_depth)
+        self.cat = dataclasses.replace(cat, top=top)
+        log.info("ranked the top %d of %d items for %d users in %.1fs", top.depth, cat.index.n_items,
+                 n_users, time.perf_counter() - t0)
 
     # ------------------------------------------------------------------ replay
     def catch_up(self, store: EventStore) -> None:
@@ -187,7 +213,13 @@ class LiveState:
             share = None
             if cat.text_share is not None:  # a new item is carried by its text alone
                 share = np.concatenate([cat.text_share, np.ones(len(fresh), dtype=np.float32)])
-            self.cat = Catalogue(items, titles, self._widen(index), index, share)
+            first, added = cat.index.n_items, index.vectors[cat.index.n_items :]
+            top = None if cat.top is None else cat.top.with_items(added, first)
+            self.cat = Catalogue(items, titles, self._widen(index), index, share, top)
+            # after the catalogue: a row may only name items the catalogue already knows
+            for user, e in list(self.users.items()):
+                if e.top is not None:
+                    self.users[user] = dataclasses.replace(e, top=e.top.with_items(added, first))
         self.items_through = max([self.items_through] + [s.id for s in stored])
 
     def embed_item(self, text: str) -> np.ndarray:
@@ -220,7 +252,8 @@ class LiveState:
         for user, new in by_user.items():
             old = self.users.get(user) or self._fresh_user(user)
             items = np.union1d(old.items, np.asarray(new, dtype=np.int64))
-            self.users[user] = LiveUser(old.index, items, self._fold_in(cat, old.index, items))
+            entry = LiveUser(old.index, items, self._fold_in(cat, old.index, items))
+            self.users[user] = self._with_top(cat, entry)
         ids = [e.id for e in batch if isinstance(e, StoredEvent)]
         if ids:
             self.events_through = max(self.events_through, max(ids))
@@ -240,6 +273,16 @@ class LiveState:
         vec = _coldstart().user_vector(cat.view, items, None, u if trained else None)
         return None if vec is None else vec.float().numpy()
 
+    def _with_top(self, cat: Catalogue, entry: LiveUser) -> LiveUser:
+        """``entry`` with its own ranked row, at the cost of one scan now instead of one
+        per request."""
+        if entry.vector is None or not self.index_config.caching:
+            return entry
+        seen = self.seen(entry)
+        row = sp.csr_matrix((np.ones(len(seen), np.float32), seen, [0, len(seen)]), shape=(1, cat.index.n_items))
+        top = TopCache.build(entry.vector[None, :], cat.index.vectors, row, self.index_config.cache_depth)
+        return dataclasses.replace(entry, top=top)
+
     def forget_user(self, user: str) -> None:
         """Drop the user's trained vector, run history and live items."""
         self.deleted.add(user)
@@ -249,11 +292,11 @@ class LiveState:
     def user_entry(self, user: str) -> LiveUser:
         return self.users.get(user) or self._fresh_user(user)
 
-    def query(self, cat: Catalogue, entry: LiveUser) -> np.ndarray | None:
+    def query(self, entry: LiveUser) -> np.ndarray | None:
         """The user's query vector ``(d,)``: folded in after live events, else the run's own."""
         if entry.vector is not None or entry.index is None:
             return entry.vector
-        scorer = cat.view.scorer
+        scorer = self.run.scorer  # the run's own: the history row spans the run's items
         u = entry.index
         if scorer.trained_users is None or bool(scorer.trained_users[u]):
             return self._user_vectors()[u]
@@ -316,15 +359,27 @@ class LiveState:
         user with no events gets the most popular items."""
         cat = self.cat
         entry = self.user_entry(user)
-        seen = self.seen(entry)
         if entry.index is None and not len(entry.items):
             return self._popular_items(cat, k, allowed)
+        hit = None if allowed is not None else self._cached(cat, entry, k)
+        if hit is not None:
+            return _format(cat, *hit)
+        seen = self.seen(entry)
         if self.vector_model:
-            scores, idx = cat.index.search(self.query(cat, entry), k, exclude=seen, allowed=allowed)
+            scores, idx = cat.index.search(self.query(entry), k, exclude=seen, allowed=allowed)
             return _format(cat, scores, idx)
         cs = _coldstart()
         scores = cs.anonymous_scores(self.run, entry.items, None, entry.index)
         return self._top(cat, scores, k, seen, allowed)
+
+    @staticmethod
+    def _cached(cat: Catalogue, entry: LiveUser, k: int) -> tuple[np.ndarray, np.ndarray] | None:
+        """The user's precomputed top ``k``, or ``None`` when there is none to read."""
+        if entry.vector is not None or len(entry.items):  # live events: their own row, never the run's
+            return None if entry.top is None else entry.top.row(0, k)
+        if entry.index is None or cat.top is None:
+            return None
+        return cat.top.row(entry.index, k)
 
     def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> list[dict]:
         if self._popular is None:
@@ -468,7 +523,7 @@ class LiveState:
 
     def _score(self, cat: Catalogue, entry: LiveUser, i: int) -> float | None:
         if self.vector_model:
-            vec = self.query(cat, entry)
+            vec = self.query(entry)
             return None if vec is None else float(cat.index.vectors[i] @ vec)
         if i >= len(self.run.items):
             return None
@@ -603,6 +658,7 @@ class Service:
             "n_users": len(s.run.users),
             "n_items": len(s.cat.items),
             "live_users": len(s.users),
+            "cached_users": 0 if s.cat.top is None else len(s.cat.top.scores),
             "events_through": s.events_through,
             "store": self.store.dialect,
         }
