@@ -93,15 +93,15 @@ class LiveServer:
 
 @pytest.fixture
 def serve():
-    """``serve(run_dir, store_url=None, token=None) -> LiveServer`` over real HTTP."""
+    """``serve(run_dir, store_url=None, token=None, fast_reads=True) -> LiveServer`` over real HTTP."""
     from semrec.serve.api import create_app
     from semrec.serve.live import Service
 
     started = []
 
-    def start(run_dir, store_url=None, token=None):
+    def start(run_dir, store_url=None, token=None, fast_reads=True):
         service = Service(run_dir, store_url)
-        server = LiveServer(create_app(service, token))
+        server = LiveServer(create_app(service, token, fast_reads))
         server.service = service
         started.append(server)
         return server

@@ -30,6 +30,22 @@ def test_recommendations_have_the_cli_shape_and_values(serve, mf_run, run_cli):
     assert all(i.startswith("s") for i in ids(body))  # u3 is a science-fiction user
 
 
+def test_the_fast_read_path_answers_byte_for_byte_as_fastapi(serve, mf_run, tmp_path):
+    fast = serve(mf_run, f"sqlite:///{tmp_path / 'fast.sqlite'}")
+    slow = serve(mf_run, f"sqlite:///{tmp_path / 'slow.sqlite'}", fast_reads=False)
+    queries = [{"user": "u3"}, {"user": "u3", "k": 1}, {"user": "u2", "k": MAX_K}, {"user": "nobody", "k": 4},
+               {"user": "üser/ß&=", "k": 2}, {"user": "u1", "k": "007"}]
+    for params in queries:
+        a, b = fast.client.get("/recommend", params=params), slow.client.get("/recommend", params=params)
+        assert a.status_code == b.status_code == 200
+        assert a.content == b.content and a.headers["content-type"] == b.headers["content-type"]
+    # what the fast path does not answer plainly still gets FastAPI's answer and errors
+    for raw in ("user=u1&k=0", "user=u1&k=-1", "user=u1&k=1e3", "k=3", "user=u1&user=u2", "user=u1&x=1",
+                "user=u2&candidates=s3,s4", "user=&k=3", "user=u1&k="):
+        a, b = fast.client.get(f"/recommend?{raw}"), slow.client.get(f"/recommend?{raw}")
+        assert (a.status_code, a.content) == (b.status_code, b.content), raw
+
+
 def test_unknown_user_gets_popular_items_not_an_error(serve, mf_run):
     srv = serve(mf_run)
     body = srv.client.get("/recommend", params={"user": "nobody", "k": 3}).json()
