@@ -6,14 +6,28 @@ The catalogue is a synthetic MF run of Gowalla's size (29,858 users, 40,981 item
 d=64) unless --run names a real one. Load goes to 127.0.0.1 only and is bounded by
 --requests and --seconds.
 
-    python benchmarks/serve_load.py --clients 16 --requests 4000 --seconds 60
-    python benchmarks/serve_load.py --clients 16 --requests 4000 --seconds 60 --ceiling   # HTTP stack alone
+Several servers are measured one after another in one run (--variants):
+
+* ``cached``: ``semrec serve`` as shipped (exact index, top items precomputed);
+* ``scan``: the same with ``--cache-depth 0`` (every request scans the catalogue);
+* ``hnsw``: the approximate index (no cache);
+* ``ceiling``: a FastAPI route returning a constant answer of the same shape, what
+  FastAPI + uvicorn alone cost here;
+* ``bare``: the same constant from a bare ASGI callable, what uvicorn alone costs.
+
+The load generator is wrk (C, Debian's package ``wrk``) when it is installed, so the
+client's own CPU barely competes with the server for the 2 cores; ``--driver python``
+uses an asyncio client instead (heavier: it takes a share of the cores it measures).
+
+    python benchmarks/serve_load.py --clients 16 --seconds 20
+    python benchmarks/serve_load.py --clients 1 --seconds 10 --variants cached,scan
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
 import json
+import os
 import shutil
 import socket
 import subprocess
@@ -21,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import numpy as np
 
@@ -127,6 +142,9 @@ async def freshness(port: int, n_users: int, trials: int = 50) -> dict:
             "slowest_trial": int(ms.argmax()), "over_50_ms": int((ms > 50).sum())}
 
 
+CONSTANT = {"items": [{"item": str(i), "score": 1.0 - i / 10, "title": f"Item {i}"} for i in range(10)]}
+
+
 def ceiling_app():
     """A FastAPI app whose GET /recommend returns a constant answer of the real shape
     (10 scored items with titles) without touching a model: what the HTTP stack alone
@@ -134,11 +152,10 @@ def ceiling_app():
     from fastapi import FastAPI
 
     app = FastAPI()
-    answer = {"items": [{"item": str(i), "score": 1.0 - i / 10, "title": f"Item {i}"} for i in range(10)]}
 
     @app.get("/recommend")
     async def recommend(user: str, k: int = 10) -> dict:
-        return {"user": user, **answer}
+        return {"user": user, **CONSTANT}
 
     @app.get("/health")
     async def health() -> dict:
@@ -147,59 +164,155 @@ def ceiling_app():
     return app
 
 
+WRK_SCRIPT = """
+-- GET /recommend for a random user of the run; stops after its share of requests
+local users = {USERS}
+local limit = {LIMIT}
+local done_count = 0
+math.randomseed({SEED})
+request = function()
+  return wrk.format("GET", "/recommend?user=" .. users[math.random(#users)] .. "&k=10")
+end
+response = function(status, headers, body)
+  done_count = done_count + 1
+  if done_count >= limit then wrk.thread:stop() end
+end
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format('{"requests": %d, "errors": %d, "wall_us": %d, "p50_us": %d, "p90_us": %d, ' ..
+    '"p99_us": %d, "max_us": %d}\\n', summary.requests, e.status + e.connect + e.read + e.write + e.timeout,
+    summary.duration, latency:percentile(50), latency:percentile(90), latency:percentile(99), latency.max))
+end
+"""
+
+
+def wrk_load(port: int, clients: int, requests: int, seconds: float, user_ids: list[str], work: Path) -> dict:
+    """The load phase driven by wrk (one thread, ``clients`` connections)."""
+    from urllib.parse import quote
+
+    script = work / "recommend.lua"
+    users = "{" + ",".join(json.dumps(quote(u, safe="")) for u in user_ids) + "}"
+    script.write_text(WRK_SCRIPT.replace("{USERS}", users).replace("{LIMIT}", str(requests))
+                      .replace("{SEED}", "7"), encoding="utf-8")
+    out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
+                          "-s", str(script), f"http://127.0.0.1:{port}"],
+                         capture_output=True, text=True, check=True, timeout=seconds + 60)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    # wrk runs for the whole -d even when the script stops early: with the cap hit, the
+    # throughput below is a lower bound (raise --requests to measure it)
+    wall = r["wall_us"] / 1e6
+    return {"clients": clients, "requests": r["requests"], "capped": r["requests"] >= requests,
+            "errors": r["errors"], "wall_s": round(wall, 2),
+            "throughput_rps": round(r["requests"] / wall, 1), "p50_ms": r["p50_us"] / 1e3,
+            "p90_ms": r["p90_us"] / 1e3, "p99_ms": r["p99_us"] / 1e3, "max_ms": r["max_us"] / 1e3}
+
+
+def wait_healthy(port: int, server: subprocess.Popen) -> None:
+    import httpx
+
+    deadline = time.monotonic() + 180
+    while True:
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline or server.poll() is not None:
+                raise SystemExit("server did not start") from None
+            time.sleep(0.2)
+
+
+def server_command(variant: str, run: Path, port: int) -> list[str]:
+    if variant in ("ceiling", "bare"):
+        app = ["--factory", "serve_load:ceiling_app"] if variant == "ceiling" else ["serve_load:bare_app"]
+        return [sys.executable, "-m", "uvicorn", *app, "--app-dir", str(Path(__file__).parent),
+                "--port", str(port), "--log-level", "warning", "--no-access-log"]
+    extra = {"cached": [], "scan": ["--cache-depth", "0"], "hnsw": ["--index", "hnsw"]}[variant]
+    return [sys.executable, "-m", "semrec", "serve", str(run), "--port", str(port), *extra]
+
+
+def measure(variant: str, run: Path, args, user_ids: list[str], work: Path) -> dict:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    store = work / f"events-{variant}.sqlite"
+    store.unlink(missing_ok=True)
+    constant = variant in ("ceiling", "bare")
+    cmd = server_command(variant, run, port) + ([] if constant else ["--store", f"sqlite:///{store}"])
+    server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.perf_counter()
+        wait_healthy(port, server)
+        result: dict = {"variant": variant, "ready_s": round(time.perf_counter() - t0, 1)}
+        n_users = len(user_ids)
+        if args.driver == "wrk":
+            wrk_load(port, args.clients, 10**6, 2, user_ids, work)  # warm-up
+            result["recommend"] = wrk_load(port, args.clients, args.requests, args.seconds, user_ids, work)
+        else:
+            asyncio.run(load(port, args.clients, 200, 10, n_users))  # warm-up
+            result["recommend"] = asyncio.run(load(port, args.clients, args.requests, args.seconds, n_users))
+        if not constant:
+            result["event_to_visible"] = asyncio.run(freshness(port, n_users))
+        return result
+    finally:
+        server.terminate()
+        server.wait(timeout=30)
+
+
+async def bare_app(scope, receive, send) -> None:
+    """The same constant answer from a bare ASGI callable: uvicorn + httptools alone."""
+    if scope["type"] != "http":
+        return
+    if scope["path"] == "/health":
+        body = b'{"status":"ok"}'
+    else:
+        user = dict(parse_qsl(scope["query_string"].decode())).get("user", "")
+        body = json.dumps({"user": user, **CONSTANT}, separators=(",", ":")).encode()
+    await send({"type": "http.response.start", "status": 200,
+                "headers": [(b"content-length", str(len(body)).encode()), (b"content-type", b"application/json")]})
+    await send({"type": "http.response.body", "body": body})
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=None, help="run folder to serve (default: a synthetic Gowalla-size run)")
     ap.add_argument("--clients", type=int, default=16)
-    ap.add_argument("--requests", type=int, default=4000, help="upper bound on GET requests")
-    ap.add_argument("--seconds", type=float, default=60, help="upper bound on the load phase")
-    ap.add_argument("--index", default="flat", choices=["flat", "hnsw", "ivf"])
-    ap.add_argument("--ceiling", action="store_true",
-                    help="serve a constant answer of the same shape instead (the HTTP stack's own ceiling)")
+    ap.add_argument("--requests", type=int, default=200_000,
+                    help="upper bound on GET requests per variant (a cap: --seconds normally ends the load)")
+    ap.add_argument("--seconds", type=float, default=20, help="upper bound on each load phase")
+    ap.add_argument("--variants", default="cached,scan,ceiling",
+                    help="comma-separated: cached, scan, hnsw, ceiling, bare (see the module docstring)")
+    ap.add_argument("--driver", choices=["wrk", "python"], default="wrk" if shutil.which("wrk") else "python",
+                    help="load generator (default: wrk when installed)")
     args = ap.parse_args()
+    variants = [v.strip() for v in args.variants.split(",") if v.strip()]
+    unknown = set(variants) - {"cached", "scan", "hnsw", "ceiling", "bare"}
+    if unknown:
+        raise SystemExit(f"--variants: unknown {', '.join(sorted(unknown))}")
     work = Path(tempfile.mkdtemp(prefix="semrec-serve-load-"))
     try:
         if args.run:
             run = Path(shutil.copytree(args.run, work / "run"))
         else:
             run = synthetic_run(work / "run", 29858, 40981, 64)
+        # flush the run just written: on ext4 the first fsync of the event store would
+        # otherwise wait for these megabytes too (seen: 81-89 ms for the first event)
+        os.sync()
         from semrec.artifacts.run import load_run
 
         loaded = load_run(run)
-        n_users, n_items = len(loaded.users), len(loaded.items)
-        user_ids = loaded.users.ids
+        summary = {"n_items": len(loaded.items), "n_users": len(loaded.users), "driver": args.driver,
+                   "clients": args.clients}
+        user_ids = list(loaded.users.ids)
+        assert args.run or user_ids[:3] == ["0", "1", "2"], "synthetic ids are 0..n-1 (the python driver draws them)"
         del loaded
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
-        if args.ceiling:
-            cmd = [sys.executable, "-m", "uvicorn", "--factory", "serve_load:ceiling_app", "--app-dir",
-                   str(Path(__file__).parent), "--port", str(port), "--log-level", "warning", "--no-access-log"]
-        else:
-            cmd = [sys.executable, "-m", "semrec", "serve", str(run), "--port", str(port), "--index", args.index]
-        server = subprocess.Popen(cmd, stderr=subprocess.DEVNULL)
-        try:
-            import httpx
-
-            deadline = time.monotonic() + 120
-            while True:
-                try:
-                    httpx.get(f"http://127.0.0.1:{port}/health", timeout=1)
-                    break
-                except httpx.HTTPError:
-                    if time.monotonic() > deadline or server.poll() is not None:
-                        raise SystemExit("server did not start") from None
-                    time.sleep(0.2)
-            assert user_ids[:3] == [str(i) for i in range(3)] or args.run, "synthetic ids are 0..n-1"
-            asyncio.run(load(port, args.clients, 200, 10, n_users))  # warm-up
-            result = {"n_items": n_items, "n_users": n_users, "index": "constant answer" if args.ceiling else args.index,
-                      "recommend": asyncio.run(load(port, args.clients, args.requests, args.seconds, n_users))}
-            if not args.ceiling:
-                result["event_to_visible"] = asyncio.run(freshness(port, n_users))
-        finally:
-            server.terminate()
-            server.wait(timeout=30)
-        print(json.dumps(result, indent=2))
+        results = [measure(v, run, args, user_ids, work) for v in variants]
+        print(json.dumps({**summary, "results": results}, indent=2))
+        print(f"\n{'variant':<10} {'req/s':>9} {'p50 ms':>8} {'p90 ms':>8} {'p99 ms':>8}  event->visible p50/max ms")
+        for r in results:
+            rec, fresh = r["recommend"], r.get("event_to_visible")
+            f = f"{fresh['p50_ms']:.1f} / {fresh['max_ms']:.1f}" if fresh else "-"
+            print(f"{r['variant']:<10} {rec['throughput_rps']:>9.1f} {rec['p50_ms']:>8.2f} {rec['p90_ms']:>8.2f} "
+                  f"{rec['p99_ms']:>8.2f}  {f}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
