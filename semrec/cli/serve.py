@@ -23,11 +23,14 @@ import click
 @click.option("--cache-depth", default=100, show_default=True, type=click.IntRange(min=0),
               help="With the exact index, rank each user's best N unseen items at load and keep "
                    "them exact as events and items arrive, so a request for k <= N is a lookup; 0: off.")
+@click.option("--poll", default=1.0, show_default=True, type=click.FloatRange(min=0),
+              help="Seconds between reads of the store for what other server processes on it "
+                   "wrote; 0: never (one server per store).")
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="Threads each request's vector search and tensor ops may use; requests already "
                    "run side by side, so one per request keeps the cores from being oversubscribed.")
 def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str,
-          precision: str, cache_depth: int, threads: int) -> None:
+          precision: str, cache_depth: int, poll: float, threads: int) -> None:
     """Serve RUN_DIR over HTTP, replaying the event store first."""
     import faiss
     import torch
@@ -40,7 +43,8 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
 
     # loading (the top-item cache above all) may use every core; serving then keeps to --threads
     started = time.perf_counter()
-    service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision, cache_depth=cache_depth))
+    service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision, cache_depth=cache_depth),
+                      poll=poll)
     faiss.omp_set_num_threads(threads)
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # numpy's BLAS (the exact search's matrix-vector product) too

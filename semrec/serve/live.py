@@ -23,6 +23,11 @@ from the FAISS index, and with the exact index from each user's precomputed top 
 the event, and a new item is merged into every row it enters; the others (popularity, ItemKNN, graph filter, semantic) score
 the user's history row with the model itself and cannot take new items.
 
+Several server processes may share one store (PostgreSQL, or one SQLite file): each
+reads the store every ``poll`` seconds (:meth:`Service.sync`) and applies what the
+others wrote, resuming after the last id below which nothing is missing
+(:class:`Tail`: PostgreSQL rows can commit out of id order).
+
 Concurrency: readers never lock. Everything they read is replaced whole, never
 mutated (the catalogue snapshot with its index, each user's entry), so a request works
 on one consistent picture. Writers hold :attr:`Service.lock` across the store commit
@@ -111,6 +116,51 @@ class Watermark:
         return Watermark(data.get("store"), int(data.get("events_through", 0)), int(data.get("items_through", 0)))
 
 
+class Tail:
+    """Which rows of an append-only table (ids increasing) a state has applied, when
+    rows may commit out of id order.
+
+    PostgreSQL hands out ids when a row is inserted, not when it commits: with several
+    writers, row 12 can become visible before row 11. So a reader may not simply resume
+    after the largest id it saw. It resumes after :attr:`through`, below which nothing
+    is missing. Rows above it that are already applied are kept in :attr:`above` and
+    skipped when read again. A missing id that stays missing for ``grace`` seconds is
+    treated as never committed (a rolled-back insert, or a deleted user's event), and
+    the reader moves past it.
+
+    Args:
+        through: ids up to this one are already applied.
+        grace: seconds a missing id may take to commit (default 10).
+    """
+
+    def __init__(self, through: int = 0, grace: float = 10.0) -> None:
+        self.through = int(through)
+        self.grace = grace
+        self.above: set[int] = set()
+        self._gap_since: float | None = None  # when the lowest missing id was first seen missing
+
+    def is_new(self, row_id: int) -> bool:
+        return row_id > self.through and row_id not in self.above
+
+    def mark(self, ids: Sequence[int], now: float) -> None:
+        """Record ``ids`` as applied at time ``now`` (monotonic seconds) and move
+        :attr:`through` as far as no id below it is missing."""
+        self.above.update(i for i in ids if i > self.through)
+        while self.above:
+            nxt = self.through + 1
+            if nxt in self.above:
+                self.above.discard(nxt)
+                self.through, self._gap_since = nxt, None
+                continue
+            if self._gap_since is None:
+                self._gap_since = now
+            if now - self._gap_since < self.grace:
+                return
+            # every id below min(above) has been missing at least since the lowest one
+            # was: an applied id above it has existed that long
+            self.through, self._gap_since = min(self.above) - 1, None
+
+
 def _coldstart():
     # imported on first use: the cold-start module pulls in the text stack
     from semrec.serve import coldstart
@@ -136,9 +186,10 @@ class LiveState:
         self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index)
         self.users: dict[str, LiveUser] = {}
         self.deleted: set[str] = set()
+        self.deletions: dict[str, int] = {}  # applied: user -> last event id at their deletion
         self.watermark = Watermark.read(run.path)
-        self.events_through = self.watermark.events
-        self.items_through = self.watermark.items
+        self.event_tail = Tail(self.watermark.events)
+        self.item_tail = Tail(self.watermark.items)
         self._categories: CategoryFilter | None = None
         self._popular: torch.Tensor | None = None
         self._user_np: np.ndarray | None = None
@@ -181,17 +232,40 @@ class LiveState:
         log.info("ranked the top %d of %d items for %d users in %.1fs", top.depth, cat.index.n_items,
                  n_users, time.perf_counter() - t0)
 
+    @property
+    def events_through(self) -> int:
+        """Every stored event up to this id is applied (or was never committed)."""
+        return self.event_tail.through
+
     # ------------------------------------------------------------------ replay
     def catch_up(self, store: EventStore) -> None:
-        """Apply deletions, then items and events stored after what this state has seen."""
-        for user in store.deleted_users():
+        """Apply what ``store`` holds and this state has not seen: new items, new
+        deletions, new events. Safe to call at any time and as often as wanted: on
+        start, after a run switch, and by the poller that picks up what other server
+        processes on the same store write.
+
+        A deletion is applied once per (user, deletion): the user is forgotten, then
+        their events stored after it are applied again, so an id that came back after
+        its deletion keeps what it did since.
+        """
+        deletions = store.deleted_users()
+        # events before items: an event's item is stored before the event, so every
+        # event read here finds its item in the items read next
+        rows = [e for e in store.events(after=self.event_tail.through) if self.event_tail.is_new(e.id)]
+        items = [s for s in store.items(after=self.item_tail.through) if self.item_tail.is_new(s.id)]
+        if items:
+            self.add_items(items)
+        gone = {u: last for u, last in deletions.items() if self.deletions.get(u) != last}
+        for user, last in gone.items():
             self.forget_user(user)
-        new_items = store.items(after=self.items_through)
-        if new_items:
-            self.add_items(new_items)
-        batch = list(store.events(after=self.events_through))
+            self.deletions[user] = last
+        batch = [e for e in rows if e.user not in gone]
+        if gone:  # what each forgotten user did after their deletion, applied or not
+            batch += [e for e in store.events_of(list(gone), after=min(gone.values())) if e.id > gone[e.user]]
         if batch:
-            self.apply_events(batch)
+            self.apply_events(sorted(batch, key=lambda e: e.id))
+        self.event_tail.mark([], time.monotonic())  # let gaps that never fill expire
+        self.item_tail.mark([], time.monotonic())
 
     # ------------------------------------------------------------------ updates
     def add_items(self, stored: Sequence[StoredItem], vectors: np.ndarray | None = None) -> None:
@@ -220,7 +294,7 @@ class LiveState:
             for user, e in list(self.users.items()):
                 if e.top is not None:
                     self.users[user] = dataclasses.replace(e, top=e.top.with_items(added, first))
-        self.items_through = max([self.items_through] + [s.id for s in stored])
+        self.item_tail.mark([s.id for s in stored], time.monotonic())
 
     def embed_item(self, text: str) -> np.ndarray:
         """The vector ``(d,)`` a new item gets from its text."""
@@ -254,9 +328,7 @@ class LiveState:
             items = np.union1d(old.items, np.asarray(new, dtype=np.int64))
             entry = LiveUser(old.index, items, self._fold_in(cat, old.index, items))
             self.users[user] = self._with_top(cat, entry)
-        ids = [e.id for e in batch if isinstance(e, StoredEvent)]
-        if ids:
-            self.events_through = max(self.events_through, max(ids))
+        self.event_tail.mark([e.id for e in batch if isinstance(e, StoredEvent)], time.monotonic())
 
     def _fresh_user(self, user: str) -> LiveUser:
         index = None if user in self.deleted else self.run.users.get(user)
@@ -576,18 +648,40 @@ class Service:
         store_url: SQLAlchemy URL of the event store; default: the store a retrain
             recorded in the run's ``serve.json``, else ``RUN_DIR/events.sqlite``.
         index_config: how item vectors are indexed.
+        poll: seconds between reads of the store for what other server processes on
+            it wrote (events, items, deletions); 0: never (default 1).
     """
 
     def __init__(self, run_dir: str | Path, store_url: str | None = None,
-                 index_config: IndexConfig | None = None) -> None:
+                 index_config: IndexConfig | None = None, poll: float = 1.0) -> None:
         self.run_dir = Path(run_dir)
         self.store_url = store_url or Watermark.read(self.run_dir).store or default_url(self.run_dir)
         self.index_config = index_config or IndexConfig()
         self.lock = threading.RLock()
         self.store = EventStore(self.store_url)
         self.state = LiveState.load(self.run_dir, self.store, self.index_config)
+        self._closed = threading.Event()
+        self._poller = None
+        if poll > 0:
+            self._poller = threading.Thread(target=self._poll, args=(poll,), name="semrec-store-poll", daemon=True)
+            self._poller.start()
+
+    def _poll(self, every: float) -> None:
+        while not self._closed.wait(every):
+            self.sync()
+
+    def sync(self) -> None:
+        """Apply what the store holds and this process has not seen (the poller's step)."""
+        try:
+            with self.lock:
+                self.state.catch_up(self.store)
+        except SemrecError as e:  # a store that is down for a moment: serve on, try again
+            log.warning("reading the event store failed: %s", e)
 
     def close(self) -> None:
+        self._closed.set()
+        if self._poller is not None:
+            self._poller.join(timeout=10)
         self.store.close()
 
     # ------------------------------------------------------------------ writes
@@ -602,9 +696,10 @@ class Service:
             if unknown:
                 raise NotFound(f"item: unknown item id(s) {', '.join(unknown[:5])}; post new items to "
                                "/items (with their text) before their events")
-            fresh = self.store.add_events(batch)
-            state.apply_events([e for e, new in zip(batch, fresh) if new])
-        stored = sum(fresh)
+            added = self.store.add_events(batch)
+            state.apply_events([e for e, new in zip(batch, added.fresh) if new])
+            state.event_tail.mark(added.ids, time.monotonic())
+        stored = sum(added.fresh)
         return {"received": len(batch), "stored": stored, "duplicates": len(batch) - stored}
 
     def post_item(self, item: str, text: str, title: str | None) -> dict[str, Any]:

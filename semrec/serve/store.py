@@ -20,6 +20,7 @@ import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from sqlalchemy import (
     BigInteger,
@@ -95,6 +96,13 @@ class Event:
     key: str | None = None
 
 
+class Added(NamedTuple):
+    """What :meth:`EventStore.add_events` wrote."""
+
+    fresh: list[bool]  # per event of the batch: stored now (not a repeated key)
+    ids: list[int]  # ids of the rows written, ascending
+
+
 @dataclass(frozen=True)
 class StoredEvent:
     id: int
@@ -168,14 +176,15 @@ class EventStore:
         return insert(table)
 
     # ------------------------------------------------------------------ writes
-    def add_events(self, batch: Sequence[Event]) -> list[bool]:
-        """Store ``batch`` in one committed transaction; per event, whether it is new.
+    def add_events(self, batch: Sequence[Event]) -> Added:
+        """Store ``batch`` in one committed transaction: per event, whether it is new, and
+        the ids of the rows this call wrote.
 
         An event whose ``key`` is already stored (or repeats an earlier key of the same
         batch) is not stored again. Events without a key are always stored.
         """
         now = int(time.time())
-        rows, fresh, seen_keys = [], [], set()
+        rows, fresh, seen_keys, ids = [], [], set(), []
         keys = [e.key for e in batch if e.key is not None]
         with self._begin() as conn:
             existing = set()
@@ -193,8 +202,9 @@ class EventStore:
             if rows:
                 # ON CONFLICT DO NOTHING: another process may insert the same key between our
                 # check and this insert; the unique key still stores it once.
-                conn.execute(self._insert(events).on_conflict_do_nothing(index_elements=["key"]), rows)
-        return fresh
+                stmt = self._insert(events).on_conflict_do_nothing(index_elements=["key"]).returning(events.c.id)
+                ids = sorted(conn.execute(stmt, rows).scalars())
+        return Added(fresh, ids)
 
     def add_item(self, item: str, text: str, title: str | None) -> tuple[StoredItem, bool]:
         """Store a new item; returns the stored row and whether this call created it
@@ -231,6 +241,16 @@ class EventStore:
         with self._connect() as conn:
             rows = conn.execute(select(items).where(items.c.id > after).order_by(items.c.id)).all()
         return [StoredItem(r.id, r.item_id, r.text, r.title) for r in rows]
+
+    def events_of(self, users: Sequence[str], after: int = 0) -> list[StoredEvent]:
+        """Stored events of ``users`` with ``id > after``, in id order."""
+        users, rows = sorted(set(users)), []
+        with self._connect() as conn:
+            for start in range(0, len(users), 500):  # bounded IN lists
+                chunk = users[start:start + 500]
+                rows += conn.execute(select(events).where(events.c.user_id.in_(chunk) & (events.c.id > after))).all()
+        rows.sort(key=lambda r: r.id)
+        return [StoredEvent(r.id, r.user_id, r.item_id, r.rating, r.timestamp, r.key) for r in rows]
 
     def deleted_users(self) -> dict[str, int]:
         """``{user: last event id at deletion}``."""

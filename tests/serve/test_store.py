@@ -16,8 +16,9 @@ def test_same_key_is_stored_once_and_order_is_kept(store_url):
     store = EventStore(store_url)
     first = store.add_events([Event("u1", "i1", key="k1"), Event("u1", "i2", 4.5, 100), Event("u2", "i1", key="k1")])
     again = store.add_events([Event("u1", "i1", key="k1"), Event("u3", "i3", key="k3")])
-    assert first == [True, True, False] and again == [False, True]
+    assert first.fresh == [True, True, False] and again.fresh == [False, True]
     rows = list(store.events())
+    assert first.ids == [rows[0].id, rows[1].id] and again.ids == [rows[2].id]
     assert [(e.user, e.item, e.key) for e in rows] == [("u1", "i1", "k1"), ("u1", "i2", None), ("u3", "i3", "k3")]
     assert rows[1].rating == 4.5 and rows[1].timestamp == 100
     assert [e.id for e in store.events(after=rows[0].id)] == [rows[1].id, rows[2].id]

@@ -1,0 +1,122 @@
+"""Several server processes on one event store: each picks up what the others write
+(events, items, deletions), also when rows commit out of id order."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from semrec.serve.live import Service, Tail
+from semrec.serve.store import Event
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store_url(request, tmp_path):
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    return request.getfixturevalue("postgres_url")
+
+
+def test_tail_waits_for_an_id_that_commits_late_then_gives_up_on_it():
+    tail = Tail(through=0, grace=10)
+    tail.mark([1, 2, 4], now=0.0)  # 3 is not visible yet
+    assert tail.through == 2 and tail.is_new(3) and not tail.is_new(4)
+    tail.mark([3], now=1.0)  # it committed late: read and applied
+    assert tail.through == 4 and tail.above == set()
+    tail.mark([6, 8], now=2.0)  # 5 and 7 never commit
+    tail.mark([], now=11.0)
+    assert tail.through == 4 and tail.is_new(5)  # within the grace period: still waiting
+    tail.mark([], now=12.5)
+    assert tail.through == 6  # 5 given up; 7 starts its own wait
+    tail.mark([], now=30.0)
+    assert tail.through == 8 and tail.above == set()
+
+
+def items_of(service, user, k=10):
+    return [r["item"] for r in service.state.recommend(user, k)]
+
+
+def test_two_servers_on_one_store_see_each_others_writes(mf_run, store_url):
+    a = Service(mf_run, store_url, poll=0)
+    b = Service(mf_run, store_url, poll=0)
+    try:
+        top = items_of(a, "u1")[0]
+        a.post_events([Event("u1", top, key="a1")])
+        assert top in items_of(b, "u1")  # b has not read the store yet
+        b.sync()
+        assert top not in items_of(b, "u1") and items_of(b, "u1") == items_of(a, "u1")
+
+        a.delete_user("u1")
+        b.sync()
+        assert b.state.user_entry("u1").index is None and items_of(b, "u1") == items_of(a, "u1")
+
+        # the id comes back on b after its deletion: a applies it, and b keeps it on its next reads
+        b.post_events([Event("u1", "s2", key="b1")])
+        a.sync()
+        b.sync()
+        b.sync()
+        for s in (a, b):
+            assert s.state.user_entry("u1").items.tolist() == [s.state.cat.items.get("s2")]
+        assert items_of(a, "u1") == items_of(b, "u1")
+        # a server's own events are not applied a second time by its reads of the store
+        assert a.state.events_through == b.state.events_through == max(e.id for e in a.store.events())
+    finally:
+        a.close()
+        b.close()
+
+
+def test_the_poller_applies_other_servers_events_on_its_own(mf_run, tmp_path):
+    url = f"sqlite:///{tmp_path / 'polled.sqlite'}"
+    a = Service(mf_run, url, poll=0)
+    b = Service(mf_run, url, poll=0.05)
+    try:
+        top = items_of(b, "u2")[0]
+        a.post_events([Event("u2", top)])
+        deadline = time.monotonic() + 10
+        while top in items_of(b, "u2"):
+            assert time.monotonic() < deadline, "the poller did not pick up the event"
+            time.sleep(0.02)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_a_new_item_posted_to_one_server_is_recommendable_on_the_other(semgraph_run, tmp_path):
+    url = f"sqlite:///{tmp_path / 'items.sqlite'}"
+    a = Service(semgraph_run, url, poll=0)
+    b = Service(semgraph_run, url, poll=0)
+    try:
+        a.post_item("new-scifi", "Starship pilots fight an alien armada near a distant space station", "Armada")
+        a.post_events([Event("fan", "new-scifi")])
+        b.sync()
+        assert "new-scifi" in b.state.cat.items and b.state.cat.titles["new-scifi"] == "Armada"
+        assert items_of(b, "fan") == items_of(a, "fan")
+        assert "new-scifi" in items_of(b, "u1", 60)
+    finally:
+        a.close()
+        b.close()
+
+
+def test_an_event_that_commits_after_a_later_id_is_still_applied(mf_run, postgres_url):
+    from sqlalchemy import create_engine
+
+    from semrec.serve.store import events
+
+    a = Service(mf_run, postgres_url, poll=0)
+    b = Service(mf_run, postgres_url, poll=0)
+    engine = create_engine(postgres_url)
+    try:
+        late_item, early_item = items_of(b, "u3")[:2]
+        with engine.connect() as conn:
+            slow = conn.begin()  # takes its id now, commits after the next writer
+            conn.execute(events.insert().values(user_id="u3", item_id=late_item, timestamp=0, key="slow"))
+            a.post_events([Event("u4", early_item, key="fast")])
+            b.sync()
+            assert b.state.user_entry("u4").items.size == 1 and late_item in items_of(b, "u3")
+            slow.commit()
+        b.sync()
+        assert late_item not in items_of(b, "u3")
+    finally:
+        engine.dispose()
+        a.close()
+        b.close()
