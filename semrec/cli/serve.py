@@ -91,9 +91,11 @@ def retrain(run_dir: str, store_url: str | None, out: str, sets: tuple[str, ...]
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def explain(run_dir: str, user: str, item: str, store_url: str | None, as_json: bool) -> None:
     """Why RUN_DIR recommends ITEM to USER: the past items behind it, text vs behaviour."""
+    from semrec.serve.index import IndexConfig
     from semrec.serve.live import Service
 
-    service = Service(run_dir, store_url)
+    # one answer: no precomputed rows, no polling for other servers
+    service = Service(run_dir, store_url, IndexConfig(cache_depth=0), poll=0)
     try:
         e = service.state.explain(user, item)
     finally:

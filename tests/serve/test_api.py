@@ -104,6 +104,16 @@ def test_deleted_user_is_forgotten(serve, mf_run):
     assert explained["because"] == [] and explained["known_user"] is False
 
 
+def test_the_explain_command_answers_as_the_endpoint(serve, mf_run, run_cli):
+    srv = serve(mf_run)
+    api = srv.client.get("/explain", params={"user": "u2", "item": "s9"}).json()
+    code, out, _ = run_cli("explain", str(mf_run), "--user", "u2", "--item", "s9", "--json")
+    assert code == 0 and json.loads(out) == api
+    code, out, _ = run_cli("explain", str(mf_run), "--user", "u2", "--item", "s9")
+    assert code == 0 and out.splitlines()[0] == api["sentence"]
+    assert f"[{api['because'][0]['item']}]" in out
+
+
 def test_similar_explain_and_anonymous(serve, mf_run):
     srv = serve(mf_run)
     sim = srv.client.get("/similar", params={"item": "s1", "k": 5}).json()
