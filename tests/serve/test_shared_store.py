@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from contextlib import contextmanager
 
 import pytest
 
@@ -36,10 +37,20 @@ def items_of(service, user, k=10):
     return [r["item"] for r in service.state.recommend(user, k)]
 
 
-def test_two_servers_on_one_store_see_each_others_writes(mf_run, store_url):
-    a = Service(mf_run, store_url, poll=0)
-    b = Service(mf_run, store_url, poll=0)
+@contextmanager
+def two_servers(run, url, poll_b=0.0):
+    """Servers ``a`` (never polls) and ``b`` (polls every ``poll_b`` s; 0: only on sync())."""
+    a = Service(run, url, poll=0)
+    b = Service(run, url, poll=poll_b)
     try:
+        yield a, b
+    finally:
+        a.close()
+        b.close()
+
+
+def test_two_servers_on_one_store_see_each_others_writes(mf_run, store_url):
+    with two_servers(mf_run, store_url) as (a, b):
         top = items_of(a, "u1")[0]
         a.post_events([Event("u1", top, key="a1")])
         assert top in items_of(b, "u1")  # b has not read the store yet
@@ -60,41 +71,26 @@ def test_two_servers_on_one_store_see_each_others_writes(mf_run, store_url):
         assert items_of(a, "u1") == items_of(b, "u1")
         # a server's own events are not applied a second time by its reads of the store
         assert a.state.events_through == b.state.events_through == max(e.id for e in a.store.events())
-    finally:
-        a.close()
-        b.close()
 
 
 def test_the_poller_applies_other_servers_events_on_its_own(mf_run, tmp_path):
-    url = f"sqlite:///{tmp_path / 'polled.sqlite'}"
-    a = Service(mf_run, url, poll=0)
-    b = Service(mf_run, url, poll=0.05)
-    try:
+    with two_servers(mf_run, f"sqlite:///{tmp_path / 'polled.sqlite'}", poll_b=0.05) as (a, b):
         top = items_of(b, "u2")[0]
         a.post_events([Event("u2", top)])
         deadline = time.monotonic() + 10
         while top in items_of(b, "u2"):
             assert time.monotonic() < deadline, "the poller did not pick up the event"
             time.sleep(0.02)
-    finally:
-        a.close()
-        b.close()
 
 
 def test_a_new_item_posted_to_one_server_is_recommendable_on_the_other(semgraph_run, tmp_path):
-    url = f"sqlite:///{tmp_path / 'items.sqlite'}"
-    a = Service(semgraph_run, url, poll=0)
-    b = Service(semgraph_run, url, poll=0)
-    try:
+    with two_servers(semgraph_run, f"sqlite:///{tmp_path / 'items.sqlite'}") as (a, b):
         a.post_item("new-scifi", "Starship pilots fight an alien armada near a distant space station", "Armada")
         a.post_events([Event("fan", "new-scifi")])
         b.sync()
         assert "new-scifi" in b.state.cat.items and b.state.cat.titles["new-scifi"] == "Armada"
         assert items_of(b, "fan") == items_of(a, "fan")
         assert "new-scifi" in items_of(b, "u1", 60)
-    finally:
-        a.close()
-        b.close()
 
 
 def test_an_event_that_commits_after_a_later_id_is_still_applied(mf_run, postgres_url):
@@ -102,10 +98,8 @@ def test_an_event_that_commits_after_a_later_id_is_still_applied(mf_run, postgre
 
     from semrec.serve.store import events
 
-    a = Service(mf_run, postgres_url, poll=0)
-    b = Service(mf_run, postgres_url, poll=0)
     engine = create_engine(postgres_url)
-    try:
+    with two_servers(mf_run, postgres_url) as (a, b):
         late_item, early_item = items_of(b, "u3")[:2]
         with engine.connect() as conn:
             slow = conn.begin()  # takes its id now, commits after the next writer
@@ -116,7 +110,4 @@ def test_an_event_that_commits_after_a_later_id_is_still_applied(mf_run, postgre
             slow.commit()
         b.sync()
         assert late_item not in items_of(b, "u3")
-    finally:
-        engine.dispose()
-        a.close()
-        b.close()
+    engine.dispose()
