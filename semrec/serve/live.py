@@ -20,8 +20,9 @@ How each kind of update takes effect (no retraining):
 Models with an embedding space (``mf``, ``lightgcn``, ``xsimgcl``, ``semgraph``) answer
 from the FAISS index, and with the exact index from each user's precomputed top items
 (:mod:`semrec.serve.topcache`): a user with live events gets their own row, ranked at
-the event, and a new item is merged into every row it enters; the others (popularity, ItemKNN, graph filter, semantic) score
-the user's history row with the model itself and cannot take new items.
+the event, and a new item is merged into every row it enters. The others (popularity,
+ItemKNN, graph filter, semantic) score the user's history row with the model itself and
+cannot take new items.
 
 Several server processes may share one store (PostgreSQL, or one SQLite file): each
 reads the store every ``poll`` seconds (:meth:`Service.sync`) and applies what the
@@ -36,10 +37,12 @@ and the update of the state, so the order of the state equals the order of the s
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -124,9 +127,9 @@ class Tail:
     writers, row 12 can become visible before row 11. So a reader may not simply resume
     after the largest id it saw. It resumes after :attr:`through`, below which nothing
     is missing. Rows above it that are already applied are kept in :attr:`above` and
-    skipped when read again. A missing id that stays missing for ``grace`` seconds is
-    treated as never committed (a rolled-back insert, or a deleted user's event), and
-    the reader moves past it.
+    skipped when read again. A missing id is given up (a rolled-back insert, or a
+    deleted user's event) once it has stayed missing for ``grace`` seconds, counted from
+    when the first row above it was applied.
 
     Args:
         through: ids up to this one are already applied.
@@ -137,28 +140,34 @@ class Tail:
         self.through = int(through)
         self.grace = grace
         self.above: set[int] = set()
-        self._gap_since: float | None = None  # when the lowest missing id was first seen missing
+        self._heap: list[int] = []  # the ids of ``above``, smallest first
+        self._marked: deque[tuple[float, int]] = deque()  # (when, id) in marking order
 
     def is_new(self, row_id: int) -> bool:
         return row_id > self.through and row_id not in self.above
 
     def mark(self, ids: Sequence[int], now: float) -> None:
-        """Record ``ids`` as applied at time ``now`` (monotonic seconds) and move
-        :attr:`through` as far as no id below it is missing."""
-        self.above.update(i for i in ids if i > self.through)
-        while self.above:
-            nxt = self.through + 1
-            if nxt in self.above:
-                self.above.discard(nxt)
-                self.through, self._gap_since = nxt, None
+        """Record ``ids`` as applied at time ``now`` (monotonic seconds, never
+        decreasing) and move :attr:`through` as far as no id below it is missing."""
+        for i in ids:
+            if self.is_new(i):
+                self.above.add(i)
+                heapq.heappush(self._heap, i)
+                self._marked.append((now, i))
+        while self._heap:
+            low = self._heap[0]
+            if low == self.through + 1:
+                heapq.heappop(self._heap)
+                self.above.discard(low)
+                self.through = low
                 continue
-            if self._gap_since is None:
-                self._gap_since = now
-            if now - self._gap_since < self.grace:
+            # ids through+1 .. low-1 are missing, and have been since the earliest
+            # applied id above them was marked (every id still above is above them)
+            while self._marked[0][1] <= self.through:
+                self._marked.popleft()
+            if now - self._marked[0][0] < self.grace:
                 return
-            # every id below min(above) has been missing at least since the lowest one
-            # was: an applied id above it has existed that long
-            self.through, self._gap_since = min(self.above) - 1, None
+            self.through = low - 1
 
 
 def _coldstart():

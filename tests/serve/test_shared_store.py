@@ -24,13 +24,21 @@ def test_tail_waits_for_an_id_that_commits_late_then_gives_up_on_it():
     assert tail.through == 2 and tail.is_new(3) and not tail.is_new(4)
     tail.mark([3], now=1.0)  # it committed late: read and applied
     assert tail.through == 4 and tail.above == set()
-    tail.mark([6, 8], now=2.0)  # 5 and 7 never commit
+    tail.mark([6], now=2.0)  # 5 never commits
+    tail.mark([8], now=5.0)  # nor does 7
     tail.mark([], now=11.0)
     assert tail.through == 4 and tail.is_new(5)  # within the grace period: still waiting
     tail.mark([], now=12.5)
-    assert tail.through == 6  # 5 given up; 7 starts its own wait
-    tail.mark([], now=30.0)
+    assert tail.through == 6  # 5 given up (missing since 6 came at 2.0); 7 only since 5.0
+    tail.mark([], now=15.5)
     assert tail.through == 8 and tail.above == set()
+
+
+def test_tail_gives_up_many_old_gaps_at_once():
+    tail = Tail(through=0, grace=10)
+    tail.mark(range(2, 20_000, 2), now=0.0)  # every odd id missing, as after a replay with deletions
+    tail.mark([], now=10.0)
+    assert tail.through == 19_998 and not tail.above
 
 
 def items_of(service, user, k=10):
