@@ -119,3 +119,16 @@ def test_an_event_that_commits_after_a_later_id_is_still_applied(mf_run, postgre
         b.sync()
         assert late_item not in items_of(b, "u3")
     engine.dispose()
+
+
+def test_switching_runs_keeps_what_a_deleted_user_did_after_the_deletion(mf_run, tmp_path):
+    service = Service(mf_run, f"sqlite:///{tmp_path / 'swap.sqlite'}", poll=0)
+    try:
+        service.post_events([Event("u1", "s2")])
+        service.delete_user("u1")
+        service.post_events([Event("u1", "r1")])  # the id comes back
+        service.swap(mf_run)
+        entry = service.state.user_entry("u1")
+        assert entry.index is None and entry.items.tolist() == [service.state.cat.items.get("r1")]
+    finally:
+        service.close()
