@@ -37,7 +37,7 @@ class TopCache:
 
     Attributes:
         scores: ``(n, depth)`` float32, best first; ``-inf`` pads a short row.
-        items: ``(n, depth)`` int64 internal item indices; ``-1`` pads a short row.
+        items: ``(n, depth)`` int32 internal item indices; ``-1`` pads a short row.
         queries: ``(n, d)`` float32, the vectors the rows were ranked by.
     """
 
@@ -59,7 +59,7 @@ class TopCache:
         n, n_items = len(queries), vectors_t.shape[1]
         depth = max(1, min(int(depth), n_items))
         scores = np.empty((n, depth), dtype=np.float32)
-        items = np.empty((n, depth), dtype=np.int64)
+        items = np.empty((n, depth), dtype=np.int32)  # half the memory of int64; catalogues stay below 2**31
         for start in range(0, n, BUILD_BLOCK):
             stop = min(start + BUILD_BLOCK, n)
             block = queries[start:stop] @ vectors_t  # (B, n_items)
@@ -110,7 +110,7 @@ def merge_rows(
     if enters.any():
         rows = np.flatnonzero(enters)
         cand_s = np.concatenate([scores[rows], new[rows]], axis=1)  # (r', depth + m)
-        new_ids = np.broadcast_to(np.arange(first, first + new.shape[1], dtype=np.int64), new[rows].shape)
+        new_ids = np.broadcast_to(np.arange(first, first + new.shape[1], dtype=items.dtype), new[rows].shape)
         cand_i = np.concatenate([items[rows], new_ids], axis=1)
         # stable: an old entry keeps its place ahead of a new item with an equal score
         order = np.argsort(-cand_s, axis=1, kind="stable")[:, :depth]
