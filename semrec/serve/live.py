@@ -686,6 +686,8 @@ class Service:
                 self.state.catch_up(self.store)
         except SemrecError as e:  # a store that is down for a moment: serve on, try again
             log.warning("reading the event store failed: %s", e)
+        except Exception:  # never let the poller die silently; the next poll tries again
+            log.exception("applying what the event store holds failed")
 
     def close(self) -> None:
         self._closed.set()

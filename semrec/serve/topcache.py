@@ -13,8 +13,8 @@ What keeps the rows exact:
 * a new item can only enter a row by beating its last entry, so :meth:`TopCache.with_items`
   scores the new vectors against every row's query and merges where they win;
 * a user whose query or history changes (a posted event) stops reading their row: the
-  live state keeps that user's own row, computed by the scan at fold-in time and merged
-  the same way (:func:`merge_rows`);
+  live state keeps that user's own one-row cache, built at fold-in time and given new
+  items by the same :meth:`TopCache.with_items`;
 * requests that restrict candidates, or ask for more than ``depth`` items, scan.
 
 Rows are never written in place: an update builds new arrays and the caller swaps the
