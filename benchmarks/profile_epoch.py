@@ -35,7 +35,7 @@ from semrec.data.split import make_split
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.lightgcn import LightGCN, propagate
 from semrec.models.mf import bpr_scores, neg_items_2d
-from semrec.train.losses import bpr_loss, l2_penalty
+from semrec.models.losses import bpr_loss, l2_penalty
 from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches
 
 

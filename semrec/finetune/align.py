@@ -4,7 +4,7 @@ model learned about the same items.
 For item ``i`` with text vector ``t_i`` ``(d_t,)`` from the encoder being tuned and graph
 vector ``g_i`` ``(d_g,)`` from a trained run (fixed), a linear projection ``P`` maps text
 into the graph space, and both directions of InfoNCE with in-batch negatives are
-minimised (:func:`semrec.train.losses.info_nce`)::
+minimised (:func:`semrec.models.losses.info_nce`)::
 
     L = ½ · [ InfoNCE(P t, g) + InfoNCE(g, P t) ]  +  λ · KL(q ‖ p)
 
@@ -39,7 +39,7 @@ import torch
 
 from semrec.data.split import Split
 from semrec.errors import ConfigError, DataError
-from semrec.train.losses import info_nce
+from semrec.models.losses import info_nce
 
 
 @dataclass

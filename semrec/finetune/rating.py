@@ -3,7 +3,7 @@
 For user profile vector ``u`` and item text vector ``i`` (unit vectors, ``(B, d)``)::
 
     r̂(u, i) = μ + MLP([√d·u, √d·i, d·(u ⊙ i)])  MLP: 3d -> hidden -> GELU -> dropout -> 1
-    L = (1/B) Σ_b (r̂_b − r_b)²                   (semrec.train.losses.mse_loss)
+    L = (1/B) Σ_b (r̂_b − r_b)²                   (semrec.models.losses.mse_loss)
 
 ``μ`` is the mean training rating; the scale factors give every input unit variance on
 average (a unit vector's components are about ``1/√d``), so the default initialisation

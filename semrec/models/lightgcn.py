@@ -23,7 +23,7 @@ from semrec.models.mf import (
     check_positive,
     init_embedding,
 )
-from semrec.train.losses import bpr_loss
+from semrec.models.losses import bpr_loss
 from semrec.tune.space import GRAPH, Param
 
 #: ``perturb(x)`` returns a perturbed copy of one layer's ``(n, d)`` output.

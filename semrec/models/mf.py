@@ -12,7 +12,7 @@ from torch import nn
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
-from semrec.train.losses import bpr_loss, l2_penalty
+from semrec.models.losses import bpr_loss, l2_penalty
 from semrec.tune.space import EMBEDDING, Param
 
 #: Standard deviation of the normal initialisation of every embedding table, as in
@@ -26,7 +26,7 @@ class MFConfig:
 
     Args:
         dim: embedding size ``d``; default 64.
-        reg: weight of :func:`~semrec.train.losses.l2_penalty` on the batch's
+        reg: weight of :func:`~semrec.models.losses.l2_penalty` on the batch's
             embeddings; default 1e-4.
     """
 
@@ -68,7 +68,7 @@ def neg_items_2d(batch: Batch) -> torch.Tensor:
 
 
 def batch_l2(user_emb: torch.Tensor, item_emb: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """:func:`~semrec.train.losses.l2_penalty` of a BPR batch's rows of ``user_emb``
+    """:func:`~semrec.models.losses.l2_penalty` of a BPR batch's rows of ``user_emb``
     ``(n_users, d)`` and ``item_emb`` ``(n_items, d)``: its users, positives and
     negatives, divided by the batch size ``B`` — LightGCN's regulariser when the
     tables are the layer-0 ("ego") embeddings."""

@@ -62,7 +62,7 @@ from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.mf import batch_l2, bpr_scores, init_embedding
 from semrec.models.xsimgcl import contrast_nodes, sign_aligned_noise
-from semrec.train.losses import bpr_loss, info_nce, l2_penalty, mse_loss
+from semrec.models.losses import bpr_loss, info_nce, l2_penalty, mse_loss
 from semrec.tune.space import GRAPH, Float, Param
 
 #: Initial text share of the attention gate for nodes with both views (see

@@ -54,7 +54,7 @@ from semrec.models.mf import (
     check_positive,
     init_embedding,
 )
-from semrec.train.losses import bpr_loss, info_nce
+from semrec.models.losses import bpr_loss, info_nce
 from semrec.tune.space import GRAPH, Float, Param
 
 

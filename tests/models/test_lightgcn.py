@@ -10,7 +10,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch
 from semrec.models.lightgcn import LightGCN, LightGCNConfig, propagate, propagate_layers
-from semrec.train.losses import bpr_loss
+from semrec.models.losses import bpr_loss
 
 # --- a toy graph of two clear communities, and a minimal training loop -------------
 

@@ -3,7 +3,7 @@ import math
 import pytest
 import torch
 
-from semrec.train.losses import bce_loss, bpr_loss, info_nce, l2_penalty, mse_loss
+from semrec.models.losses import bce_loss, bpr_loss, info_nce, l2_penalty, mse_loss
 
 
 def test_bpr_against_hand_values():
