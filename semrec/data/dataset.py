@@ -48,6 +48,9 @@ class Dataset:
         implicit_threshold: ratings below it are not positive interactions for
             ranking (``None``: every interaction is positive).
         path: the folder it was read from.
+        file_order_is_time: the format promises that each user's interactions are in
+            time order in the file (the Amazon JSON pair) although there are no
+            timestamps; splits then take file positions as times.
         notes: what the reader fixed or dropped (duplicates kept last, ...), for
             the user to see.
     """
@@ -62,6 +65,7 @@ class Dataset:
     implicit_threshold: float | None = None
     path: Path | None = None
     notes: list[str] = field(default_factory=list)
+    file_order_is_time: bool = False
 
     @property
     def has_ratings(self) -> bool:

@@ -58,6 +58,16 @@ class Split:
         return len(self.users)
 
     @property
+    def sequential(self) -> bool:
+        """Whether the evaluated items are each user's *next* items in time: a
+        ``leave-one-out`` or ``temporal`` split of interactions that carry times (or file
+        positions the format promises are in time order). Sequence models train on causal
+        prefixes exactly when this holds; elsewhere (random and shipped splits, cold
+        items or users, no order known) a user's items are a set."""
+        kind = self.spec.partition(":")[0].strip()
+        return kind in ("leave-one-out", "temporal") and self.train.timestamps is not None
+
+    @property
     def n_items(self) -> int:
         return len(self.items)
 
@@ -69,13 +79,17 @@ class Split:
         inter = parts[0] if len(parts) == 1 else Interactions.concat(parts)
         return inter.csr(self.n_users, self.n_items, values)
 
-    def history(self, part: str) -> sp.csr_matrix:
+    def history(self, part: str, values: str = "ones") -> sp.csr_matrix:
         """What is known of every user when ``part`` (``valid`` or ``test``) is predicted:
-        ``train`` for validation; ``train+valid`` and the cold users' ``support`` for test."""
+        ``train`` for validation; ``train+valid`` and the cold users' ``support`` for test.
+
+        ``values`` as in :meth:`matrix`: ``"ones"`` (membership), or ``"timestamps"`` for
+        the ordered histories of sequence models (each entry's time; ones where the data
+        has no order)."""
         if part == "valid":
-            return self.matrix("train")
+            return self.matrix("train", values)
         if part == "test":
-            return self.matrix("train+valid+support")
+            return self.matrix("train+valid+support", values)
         raise ValueError(f"part must be 'valid' or 'test', got '{part}'")
 
     def with_valid_in_train(self) -> Split:
@@ -168,6 +182,11 @@ def make_split(dataset: Dataset, spec: str = "given", seed: int = 0) -> Split:
     if inter.empty:
         raise DataError(f"dataset '{dataset.name}' has no interactions to split")
     notes: list[str] = []
+    if dataset.file_order_is_time and "timestamp" not in inter.columns:
+        # the format promises time order without times: file positions stand in for them,
+        # so every part (and the ordered histories of the sequence models) keeps that order
+        inter = inter.assign(timestamp=np.arange(len(inter), dtype=np.int64))
+        notes.append("no timestamps: file positions stand for time (the format lists each user's items in order)")
 
     if parsed.kind == "given":
         train, valid, test = _given(dataset, parsed.name, notes)

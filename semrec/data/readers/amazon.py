@@ -74,6 +74,7 @@ def read_amazon(folder: Path, name: str | None = None) -> Dataset:
         item_template=template,
         path=folder,
         notes=notes,
+        file_order_is_time=True,
     )
 
 
