@@ -34,8 +34,8 @@ from semrec.data.load import load_dataset
 from semrec.data.split import make_split
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.lightgcn import LightGCN, propagate
-from semrec.models.mf import bpr_scores, neg_items_2d
 from semrec.models.losses import bpr_loss, l2_penalty
+from semrec.models.mf import bpr_scores, neg_items_2d
 from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches
 
 

@@ -21,12 +21,12 @@ from semrec.evaluate.plots import metric_at_k_curve
 from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 from semrec.graph.interaction import InteractionGraph
 from semrec.models import catalog
-from semrec.models.base import FittedModel, Scorer
+from semrec.models.base import FittedModel, HistoryScorer, Scorer
 from semrec.models.semantic import SemanticModel
 from semrec.text.build import effective_template
 from semrec.text.features import TextFeatures, text_features
 from semrec.train import distributed
-from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything
+from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything, training_graph
 from semrec.train.plots import learning_curve
 from semrec.train.tracking import TensorBoardTracker
 
@@ -83,6 +83,15 @@ def build_config(
     )
 
 
+def resolve_for_split(config: RunConfig, split: Split) -> RunConfig:
+    """``config`` with the model's data-dependent settings fixed for ``split`` (e.g.
+    semgraph's ``auto`` user tower); the run folder records the resolved values."""
+    resolve = catalog.spec(config.model).resolve
+    if resolve is None:
+        return config
+    return dataclasses.replace(config, model_params=resolve(config.model_params, split.sequential))
+
+
 def model_inputs(split: Split, features: TextFeatures | None) -> dict[str, Any]:
     """The constructor tensors named by :attr:`ModelSpec.inputs`, from the split and text."""
     inputs: dict[str, Any] = {}
@@ -123,6 +132,7 @@ def train_and_save(
     split = make_split(dataset, config.data.split, seed=config.data.split_seed)
     for note in split.notes:
         on_note(note)
+    config = resolve_for_split(config, split)
     spec = catalog.spec(config.model)
     features = None
     if spec.text:
@@ -219,7 +229,7 @@ def fit_model(model, split: Split, config: RunConfig, features: TextFeatures | N
         return model, None, None, split
     device = resolve_device(config.train.device)
     knn = None if features is None else features.knn
-    graph = InteractionGraph(train, device, item_item=knn)
+    graph = training_graph(split, device, knn)
     initial = {k: v.detach().clone() for k, v in model.state_dict().items()} if config.train.refit else None
     result = fit(model, split, config.train, graph=graph, device=device, on_epoch=on_epoch,
                  log_path=None if folder is None else folder / "log.jsonl")
@@ -228,7 +238,10 @@ def fit_model(model, split: Split, config: RunConfig, features: TextFeatures | N
         learning_curve(result.history, folder / "learning_curve.png", metric)
     if initial is not None and len(split.valid) and result.best_epoch >= 1:
         split, graph = _refit(model, initial, split, config, knn, device, result.best_epoch, folder)
-    return model.scorer(graph), result, graph, split
+    scorer = model.scorer(graph)
+    if isinstance(scorer, HistoryScorer):  # serving answers a run user from all they did
+        scorer.remember(split.matrix("train+valid+test+support", "timestamps"))
+    return scorer, result, graph, split
 
 
 def _refit(model, initial: dict[str, torch.Tensor], split: Split, config: RunConfig, knn, device: torch.device,
@@ -237,7 +250,7 @@ def _refit(model, initial: dict[str, torch.Tensor], split: Split, config: RunCon
     epochs (the count validation chose), without validation; the epochs are logged to
     ``refit_log.jsonl``. Returns the merged split and its graph."""
     full = split.with_valid_in_train()
-    graph = InteractionGraph(full.matrix("train"), device, item_item=knn)
+    graph = training_graph(full, device, knn)
     model.load_state_dict(initial)
     fit(model, full, dataclasses.replace(config.train, epochs=epochs, max_seconds=None), graph=graph,
         device=device, validate=False, log_path=None if folder is None else folder / "refit_log.jsonl")

@@ -47,7 +47,7 @@ from semrec.errors import RunError
 from semrec.graph.interaction import InteractionGraph
 from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
-from semrec.models.base import EmbeddingScorer, FittedModel, Scorer
+from semrec.models.base import EmbeddingScorer, FittedModel, HistoryScorer, Scorer
 from semrec.train.loop import TrainConfig
 
 RUN_FORMAT = 1
@@ -149,11 +149,11 @@ def save_run(
     save_file(_split_tensors(split), str(folder / "split.safetensors"))
     save_file(_state_tensors(model.state_dict()), str(folder / "model.safetensors"))
     if isinstance(scorer, EmbeddingScorer):
-        save_file(
-            {"user_emb": scorer.user_emb.detach().cpu().contiguous(),
-             "item_emb": scorer.item_emb.detach().cpu().contiguous()},
-            str(folder / "embeddings.safetensors"),
-        )
+        tables = {"user_emb": scorer.user_emb, "item_emb": scorer.item_emb}
+        if isinstance(scorer, HistoryScorer) and scorer.item_layers is not None:
+            tables["item_layers"] = scorer.item_layers  # (L + 1, n_items, d): new items propagate from them
+        save_file({k: v.detach().cpu().contiguous() for k, v in tables.items()},
+                  str(folder / "embeddings.safetensors"))
     if text is not None and text.knn is not None:
         save_knn(folder / "knn.safetensors", text.knn)
     _write_json(folder / "metrics.json", metrics)
@@ -199,7 +199,8 @@ class Run:
     def graph(self, device: str | torch.device = "cpu") -> InteractionGraph:
         """The graph the model propagates over: the training interactions, with the
         semantic item–item graph when the run has one (as training built it)."""
-        return InteractionGraph(self.train_matrix(), device, item_item=self.knn())
+        order = self.split.matrix("train", "timestamps") if self.split.train.timestamps is not None else None
+        return InteractionGraph(self.train_matrix(), device, item_item=self.knn(), order=order)
 
     def train_matrix(self):
         """CSR ``(n_users, n_items)`` of the training interactions (cached)."""
@@ -256,13 +257,11 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         scorer: Scorer = model
     else:
         emb = load_file(str(_require(path, "embeddings.safetensors")))
-        train = split.matrix("train")
-        scorer = EmbeddingScorer(
-            # tables may be stored in half precision (semrec.serve.precision); score in float32
-            emb["user_emb"].float().to(device), emb["item_emb"].float().to(device),
-            item_degree=torch.as_tensor(train.getnnz(axis=0), device=device),
-            trained_users=torch.as_tensor(train.getnnz(axis=1) > 0, device=device),
-        ).calibrate_fold_in(train)
+        # tables may be stored in half precision (semrec.serve.precision); score in float32
+        tables = {k: v.float().to(device) for k, v in emb.items()}
+        extra = {"layers": tables["item_layers"]} if "item_layers" in tables else {}
+        scorer = model.scorer_from_embeddings(tables["item_emb"], split.matrix("train"),
+                                              user_emb=tables["user_emb"], **extra)
     titles_path = path / "titles.json"
     titles = json.loads(titles_path.read_text(encoding="utf-8")) if titles_path.is_file() else {}
     metrics_path = path / "metrics.json"

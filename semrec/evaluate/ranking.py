@@ -116,7 +116,8 @@ def evaluate_ranking(
         raise ValueError(f"batch_size must be a positive integer or None, got {batch_size!r}")
 
     target = split.matrix(part)  # (n_users, n_items) CSR, relevant items
-    history = split.history(part)  # (n_users, n_items) CSR, excluded items
+    # (n_users, n_items) CSR, excluded items; their times for models that read histories in order
+    history = split.history(part, "timestamps" if getattr(scorer, "ordered", False) else "ones")
     cand: np.ndarray | None = None
     n_catalogue = n_items
     if candidates is not None:

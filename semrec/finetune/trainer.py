@@ -53,8 +53,8 @@ from semrec.finetune.data import Pairs, RatingData, rating_data
 from semrec.finetune.ensemble import blend_report, graph_ratings
 from semrec.finetune.model import TrainableEncoder, base_path
 from semrec.finetune.rating import RatingHead, pair_vectors, predict, rating_metrics, save_rating_head
-from semrec.train.loop import resolve_device
 from semrec.models.losses import mse_loss
+from semrec.train.loop import resolve_device
 
 OBJECTIVES = ("rating", "align")
 #: Learning rate of the encoder when ``lr`` is not set.

@@ -15,6 +15,8 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from semrec.graph.sequences import Sequences
+
 
 def normalize_bipartite(r: sp.csr_matrix) -> sp.csr_matrix:
     """``D_u^{-1/2} R D_i^{-1/2}``; rows or columns with degree 0 stay 0.
@@ -80,6 +82,10 @@ class InteractionGraph:
         device: where the torch matrices live.
         item_item: optional ``(n_items, n_items)`` item–item graph (the semantic kNN
             graph); rows are normalised to sum to 1 for propagation.
+        order: optional ``(n_users, n_items)`` CSR of the training interactions' times
+            (same pattern as ``train``): the users' ordered sequences and the
+            item-transition graph are built from it. ``None``: ``train`` itself (no
+            order; sequences fall back to item order).
     """
 
     def __init__(
@@ -87,9 +93,13 @@ class InteractionGraph:
         train: sp.csr_matrix,
         device: torch.device | str = "cpu",
         item_item: sp.csr_matrix | None = None,
+        order: sp.csr_matrix | None = None,
     ) -> None:
         self.train = sp.csr_matrix(train, dtype=np.float32)
         self.device = torch.device(device)
+        if order is not None and order.shape != self.train.shape:
+            raise ValueError(f"order is {order.shape}, expected {self.train.shape}")
+        self.order = order
         if item_item is not None and item_item.shape != (self.n_items, self.n_items):
             raise ValueError(
                 f"item_item graph is {item_item.shape}, expected ({self.n_items}, {self.n_items})"
@@ -149,6 +159,30 @@ class InteractionGraph:
         return torch.as_tensor(np.asarray(self.train.getnnz(axis=0)), device=self.device)
 
     @cached_property
+    def warm_items(self) -> torch.Tensor:
+        """Indices ``(W,)`` of the items with training interactions (a softmax's classes)."""
+        return torch.as_tensor(np.flatnonzero(self.train.getnnz(axis=0) > 0), device=self.device)
+
+    @cached_property
+    def warm_position(self) -> torch.Tensor:
+        """``(n_items,)``: each warm item's position in :attr:`warm_items` (-1 for the others)."""
+        pos = torch.full((self.n_items,), -1, dtype=torch.long, device=self.device)
+        pos[self.warm_items] = torch.arange(len(self.warm_items), device=self.device)
+        return pos
+
+    @cached_property
+    def mean_ui(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """``D_u⁻¹ R`` (each user's row averages their items) and its transpose, as torch
+        sparse CSR."""
+        m = row_normalize(self.train)
+        return to_torch_csr(m, self.device), to_torch_csr(m.T.tocsr(), self.device)
+
+    def users_mean(self, item_emb: torch.Tensor) -> torch.Tensor:
+        """Each user's mean item vector ``D_u⁻¹ R V`` ``(n_users, d)`` (0 without items)."""
+        m, m_t = self.mean_ui
+        return sparse_product(m, m_t, item_emb)
+
+    @cached_property
     def edges(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Edge list ``(user indices (E,), item indices (E,))`` in CSR order."""
         coo = self.train.tocoo()
@@ -159,10 +193,38 @@ class InteractionGraph:
 
     @cached_property
     def item_item_t(self) -> torch.Tensor | None:
-        """Row-normalised item–item graph ``S`` as torch sparse CSR, for ``V' = S V``."""
+        """Row-normalised item–item graph ``S`` as torch sparse CSR, for ``V' = S V``.
+
+        Only positive similarities are edges: a neighbour with a negative cosine is
+        dissimilar and must not be averaged in as if it were alike.
+        """
         if self.item_item is None:
             return None
-        m = abs(self.item_item)
-        rows = np.asarray(m.sum(axis=1)).ravel()
-        inv = np.divide(1.0, rows, out=np.zeros_like(rows), where=rows > 0)
-        return to_torch_csr(sp.diags(inv.astype(np.float32)) @ m, self.device)
+        return to_torch_csr(row_normalize(self.item_item.maximum(0)), self.device)
+
+    @cached_property
+    def sequences(self) -> Sequences:
+        """Every user's training items, oldest first (item order where none is known)."""
+        return Sequences(self.train if self.order is None else self.order)
+
+    @cached_property
+    def transitions_t(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The item-transition graph ``T`` (``i → j`` when ``j`` follows ``i`` in a user's
+        training sequence, both directions, counts row-normalised) and ``Tᵀ``, as torch
+        sparse CSR, for ``V' = T V``."""
+        m = self.sequences.transitions()
+        t = row_normalize(m + m.T)
+        return to_torch_csr(t, self.device), to_torch_csr(t.T.tocsr(), self.device)
+
+    def items_from_transitions(self, item_emb: torch.Tensor) -> torch.Tensor:
+        """One step over the row-normalised item-transition graph: ``T V`` ``(n_items, d)``."""
+        t, t_t = self.transitions_t
+        return sparse_product(t, t_t, item_emb)
+
+
+def row_normalize(m: sp.spmatrix) -> sp.csr_matrix:
+    """``D⁻¹ M`` with ``D`` the row sums (rows summing to 0 stay 0), float32 CSR."""
+    m = sp.csr_matrix(m, dtype=np.float32)
+    rows = np.asarray(m.sum(axis=1)).ravel()
+    inv = np.divide(1.0, rows, out=np.zeros_like(rows), where=rows > 0)
+    return sp.csr_matrix(sp.diags(inv.astype(np.float32)) @ m, dtype=np.float32)

@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import warnings
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import ClassVar, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -28,9 +29,16 @@ from semrec.graph.interaction import InteractionGraph
 
 
 class Scorer(Protocol):
-    """Anything that scores users against every item."""
+    """Anything that scores users against every item.
+
+    ``ordered`` says what the values of the ``history`` rows are: ``False``, ones (or
+    the counts a model was fitted with); ``True``, each interaction's time, so that a
+    model reading histories in order (:class:`HistoryScorer`) can sort them. Only the
+    pattern of a history row marks items as seen, so both kinds serve for exclusion.
+    """
 
     n_items: int
+    ordered: bool
 
     def score(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
         """Scores ``(B, n_items)`` for ``users`` (B,) whose known interactions are
@@ -52,6 +60,7 @@ class EmbeddingScorer:
     item_degree: torch.Tensor | None = None  # (n_items,) training interactions per item
     trained_users: torch.Tensor | None = None  # (n_users,) bool: has a trained vector
     fold_map: torch.Tensor | None = None  # (d + 1, d): calibration of fold-in, see calibrate_fold_in
+    ordered: ClassVar[bool] = False
 
     @property
     def n_items(self) -> int:
@@ -124,11 +133,49 @@ class EmbeddingScorer:
         return self.user_vectors(users, history) @ self.item_emb.T  # (B, n_items)
 
 
+@dataclass
+class HistoryScorer(EmbeddingScorer):
+    """Inner-product scores of item vectors and users encoded from their history.
+
+    A user's vector is a function of their history (``encoder(users, history, item_emb)``,
+    the history rows' values being times), not a trained table: the same code scores a
+    test-time history, a served user's live events and a new user, with nothing to fold
+    in. ``user_emb`` holds every run user over their whole known history (what serving
+    answers from until a user's next event); ``item_layers`` ``(L + 1, n_items, d)`` are
+    the graph layers a new item's vector is propagated from.
+    """
+
+    encoder: Callable[[np.ndarray, sp.csr_matrix, torch.Tensor], torch.Tensor] | None = None
+    item_layers: torch.Tensor | None = None
+    ordered: ClassVar[bool] = True
+
+    def user_vectors(self, users: np.ndarray, history: sp.csr_matrix) -> torch.Tensor:
+        """``(B, d)`` from the history rows ``(B, n_items)`` (values: times)."""
+        if history.shape[1] != self.n_items:
+            raise ValueError(f"history rows span {history.shape[1]} items; this scorer has {self.n_items}")
+        return self.encoder(np.asarray(users, dtype=np.int64), sp.csr_matrix(history), self.item_emb)
+
+    def fold_in(self, history: sp.csr_matrix) -> torch.Tensor:
+        """New users ``(B, d)``: their history alone (no ID or profile)."""
+        return self.user_vectors(np.full(history.shape[0], -1, dtype=np.int64), history)
+
+    def calibrate_fold_in(self, train: sp.csr_matrix, ridge: float = 1.0) -> HistoryScorer:
+        return self  # nothing to calibrate: users are encoded, not folded in
+
+    def remember(self, history: sp.csr_matrix) -> HistoryScorer:
+        """Fill :attr:`user_emb` with every user encoded over ``history`` ``(n_users,
+        n_items)`` (values: times), e.g. all they did in train, valid and test."""
+        self.user_emb = self.user_vectors(np.arange(history.shape[0]), history)
+        return self
+
+
 class FittedModel(ABC):
     """A training-free model: ``fit(train)`` then ``score``.
 
     State is a flat mapping of tensors so that it saves as safetensors.
     """
+
+    ordered: ClassVar[bool] = False  # history rows hold ones (see Scorer)
 
     def __init__(self, n_users: int, n_items: int) -> None:
         self.n_users = n_users
@@ -155,11 +202,12 @@ class FittedModel(ABC):
 class Batch:
     """A training batch of internal indices (all ``(B,)`` long tensors).
 
-    ``neg_items`` is ``(B, n_neg)`` for ranking; ``ratings`` is set for rating tasks.
+    ``neg_items`` is ``(B, n_neg)`` for ranking; ``ratings`` is set for rating tasks. A
+    model that trains on whole users (``batches = "users"``) gets ``users`` alone.
     """
 
     users: torch.Tensor
-    pos_items: torch.Tensor
+    pos_items: torch.Tensor | None = None
     neg_items: torch.Tensor | None = None
     ratings: torch.Tensor | None = None
 
@@ -172,8 +220,12 @@ class TrainableModel(nn.Module, ABC):
     """A model trained by :func:`semrec.train.loop.fit`.
 
     Built from plain ints and hyper-parameters; the graph is passed to ``forward``
-    and ``loss``, never stored.
+    and ``loss``, never stored. ``batches`` says what a training batch holds:
+    ``"interactions"`` (user, positive, negatives) or ``"users"`` (whole users, whose
+    training sequences the model reads from the graph).
     """
+
+    batches: ClassVar[str] = "interactions"
 
     @abstractmethod
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
@@ -189,6 +241,15 @@ class TrainableModel(nn.Module, ABC):
         self.eval()
         user_emb, item_emb = self(graph)
         self.train(was_training)
-        scorer = EmbeddingScorer(user_emb.detach(), item_emb.detach(), graph.item_degree,
-                                 graph.user_degree > 0)
-        return scorer.calibrate_fold_in(graph.train)
+        return self.scorer_from_embeddings(item_emb.detach(), graph.train, user_emb.detach())
+
+    def scorer_from_embeddings(self, item_emb: torch.Tensor, train: sp.csr_matrix,
+                               user_emb: torch.Tensor | None = None) -> EmbeddingScorer:
+        """The scorer over final embeddings (as saved in a run folder); users without
+        training interactions are folded in."""
+        dev = item_emb.device
+        return EmbeddingScorer(
+            user_emb, item_emb,
+            item_degree=torch.as_tensor(np.asarray(train.getnnz(axis=0)), device=dev),
+            trained_users=torch.as_tensor(np.asarray(train.getnnz(axis=1)) > 0, device=dev),
+        ).calibrate_fold_in(train)

@@ -1,7 +1,7 @@
 """Model names -> classes, as a literal mapping (no registry, no import by name)."""
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -36,6 +36,8 @@ class ModelSpec:
     inputs: tuple[str, ...] = ()
     text: bool = False
     space: Mapping[str, Any] = field(default_factory=dict)  # semrec tune's search space
+    #: fixes data-dependent settings: (config, split is sequential) -> config
+    resolve: Callable[[Any, bool], Any] | None = None
 
 
 MODELS: dict[str, ModelSpec] = {
@@ -55,9 +57,10 @@ MODELS: dict[str, ModelSpec] = {
     "xsimgcl": ModelSpec(XSimGCL, XSimGCLConfig, "trainable", "LightGCN with noise-perturbed contrastive views",
                          space=xsimgcl.SEARCH_SPACE),
     "semgraph": ModelSpec(SemGraph, SemGraphConfig, "trainable",
-                          "text and ID fused by attention, GNN with semantic neighbours, SSL",
+                          "text-first items refined by a graph, users encoded from their history "
+                          "(mean, attention or transformer tower), softmax training",
                           inputs=("item_text", "user_text", "rating_mean"), text=True,
-                          space=semgraph.SEARCH_SPACE),
+                          space=semgraph.SEARCH_SPACE, resolve=semgraph.resolve_history),
 }
 
 

@@ -16,6 +16,7 @@ import torch
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
+from semrec.models.losses import bpr_loss
 from semrec.models.mf import (
     batch_l2,
     bpr_scores,
@@ -23,7 +24,6 @@ from semrec.models.mf import (
     check_positive,
     init_embedding,
 )
-from semrec.models.losses import bpr_loss
 from semrec.tune.space import GRAPH, Param
 
 #: ``perturb(x)`` returns a perturbed copy of one layer's ``(n, d)`` output.

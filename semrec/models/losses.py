@@ -109,3 +109,96 @@ def info_nce(a: torch.Tensor, b: torch.Tensor, temperature: float = 0.2) -> torc
     logits = a @ b.T  # (B, B)
     target = torch.arange(a.shape[0], device=a.device)  # (B,)
     return F.cross_entropy(logits, target, reduction="mean")
+
+
+def softmax_loss(
+    queries: torch.Tensor,
+    items: torch.Tensor,
+    targets: torch.Tensor,
+    temperature: float = 1.0,
+    chunk: int = 4096,
+) -> torch.Tensor:
+    """Softmax cross-entropy of each query's target over the whole catalogue.
+
+    With ``S = Q Vᵀ / τ`` ``(N, n_items)``:
+
+    ``L = -1/N · Σ_n [ S_{n, y_n} − log Σ_j exp(S_nj) ]``
+
+    The ``(N, n_items)`` logits are formed ``chunk`` queries at a time and each chunk's
+    loss is recomputed in the backward pass (activation checkpointing), so the memory
+    held is one chunk's logits, whatever ``N``.
+
+    Args:
+        queries: ``(N, d)`` user (or context) vectors.
+        items: ``(n_items, d)`` item vectors.
+        targets: ``(N,)`` index of each query's positive item.
+        temperature: ``τ > 0``; default 1.
+        chunk: queries per block of logits; default 4096.
+
+    Returns:
+        0-dim tensor; the mean is over the ``N`` queries.
+    """
+    if temperature <= 0:
+        raise ValueError(f"softmax_loss: temperature must be > 0, got {temperature}")
+    n = int(queries.shape[0])
+    if n == 0:
+        return queries.sum() * 0.0
+    scale = 1.0 / temperature
+    if n <= chunk or not torch.is_grad_enabled():
+        return F.cross_entropy((queries * scale) @ items.T, targets, reduction="sum") / n
+    from torch.utils.checkpoint import checkpoint
+
+    total = queries.new_zeros(())
+    for start in range(0, n, chunk):
+        q, t = queries[start : start + chunk], targets[start : start + chunk]
+        total = total + checkpoint(_chunk_ce, q * scale, items, t, use_reentrant=False)
+    return total / n
+
+
+def _chunk_ce(q: torch.Tensor, items: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    return F.cross_entropy(q @ items.T, t, reduction="sum")
+
+
+def sampled_softmax_loss(
+    queries: torch.Tensor,
+    items: torch.Tensor,
+    targets: torch.Tensor,
+    negatives: torch.Tensor,
+    log_q: torch.Tensor | None = None,
+    temperature: float = 1.0,
+) -> torch.Tensor:
+    """Softmax cross-entropy over the target and ``M`` negatives shared by the batch,
+    with the log-q correction of the sampling distribution (Bengio & Senécal 2008; Yi et
+    al. 2019).
+
+    With ``s_n = ⟨q_n, v_{y_n}⟩/τ`` and ``s_nm = ⟨q_n, v_{k_m}⟩/τ − log q(k_m)`` for the
+    negatives ``k_1..k_M`` drawn with probabilities ``q``, and the target's own logit
+    corrected the same way (``− log q(y_n)``):
+
+    ``L = -1/N · Σ_n [ s̃_n − log( exp(s̃_n) + Σ_{m: k_m ≠ y_n} exp(s_nm) ) ]``
+
+    A negative that is the query's own target is masked out of its denominator.
+    Uniform sampling (``log_q = None``) makes the correction a constant and drops it.
+
+    Args:
+        queries: ``(N, d)``.
+        items: ``(n_items, d)``.
+        targets: ``(N,)`` positive item per query.
+        negatives: ``(M,)`` sampled item indices, shared by all queries.
+        log_q: ``(n_items,)`` log sampling probability of every item, or ``None``.
+        temperature: ``τ > 0``; default 1.
+
+    Returns:
+        0-dim tensor; the mean is over the ``N`` queries.
+    """
+    if temperature <= 0:
+        raise ValueError(f"sampled_softmax_loss: temperature must be > 0, got {temperature}")
+    q = queries * (1.0 / temperature)
+    pos = (q * items[targets]).sum(-1)  # (N,)
+    neg = q @ items[negatives].T  # (N, M)
+    if log_q is not None:
+        pos = pos - log_q[targets]
+        neg = neg - log_q[negatives][None, :]
+    neg = neg.masked_fill(negatives[None, :] == targets[:, None], float("-inf"))
+    logits = torch.cat([pos[:, None], neg], dim=1)  # (N, 1 + M)
+    return -(pos - torch.logsumexp(logits, dim=1)).mean()

@@ -1,73 +1,66 @@
-"""SemGraph: the language model's view of items fused with a graph neural network.
+"""SemGraph: items from what they are, users from what they did.
 
-Per node (``d`` = ``dim``, ``t_i`` the frozen text embedding of item ``i``)::
+Items, text first (``t_i`` the frozen language-model vector of item ``i``)::
 
-    z_i  = MLP((t_i − c)/s)                           text, centred, projected into the graph space
-    [a_id, a_txt] = softmax_k( qᵀ tanh(W x_k + b) + π_k )   attention over the views x ∈ {e_i, z_i}
-    h_i⁰ = a_id · e_i + a_txt · z_i                   fused input (users: e_u, fused with
-                                                      their profile text where there is one)
+    z_i  = MLP((t_i − c)/s)                    text, centred, projected to d dimensions
+    h_i⁰ = z_i + e_i                           plus a learned ID residual (``ids``), zero at
+                                               the start, dropped for a random ``id_dropout``
+                                               share of items in each step and always for
+                                               items without training interactions
 
-Propagation (``R̂`` the normalised interactions, ``S`` the row-normalised semantic
-item–item kNN graph, ``β_i = knn_weight`` for items with training interactions and 1 for
-items without)::
+Graph (``R̂`` the normalised interactions, ``S`` the row-normalised semantic kNN graph,
+``T`` the row-normalised item-transition graph, ``β = knn_weight``, ``γ =
+transition_weight``; items without interactions take ``β = 1``)::
 
+    U⁰ = mean of h⁰ over the user's training items (+ e_u with ``user_ids``)
     U⁽ˡ⁺¹⁾ = R̂ V⁽ˡ⁾
-    V⁽ˡ⁺¹⁾ = (1 − β_i) · R̂ᵀ U⁽ˡ⁾ + β_i · S V⁽ˡ⁾         semantic neighbours enrich the item side
+    V⁽ˡ⁺¹⁾ = (1 − β − γ) R̂ᵀ U⁽ˡ⁾ + β S V⁽ˡ⁾ + γ T V⁽ˡ⁾
+    v_i = normalise(mean_l V_i⁽ˡ⁾)              (LightGCN's layer mean)
 
-with the layer mean as output (LightGCN). ``attention = "gat"`` replaces the fixed
-``R̂`` weights by GAT-style edge attention ``a_uv = softmax_v(LeakyReLU(p·h_u + q·h_v))``.
+Users, from their history ``v_{j₁}, …, v_{j_n}`` (oldest first; see
+:mod:`semrec.models.towers`): ``u = normalise(tower(v_{j₁..j_n}) + e_u + MLP_u(t_u))``
+with the ID residual ``e_u`` (``user_ids``) and the profile text ``t_u`` (where the data
+has user text) optional. The user is a function of the history, so a test-time history
+(train + valid), a served user's live events and a new user all go through the same code.
 
-Objective, ``L = α · L_sup + (1 − α) · L_ssl``:
+Score: ``s(u, i) = ⟨u, v_i⟩ / τ`` (cosine; ``normalize = false`` uses the raw inner
+product).
 
-* ``L_sup``: BPR on the final embeddings plus ``reg`` times the L2 penalty of the
-  batch's fused layer-0 embeddings ``h⁰`` (``task = ranking``), or MSE of the rating head
-  ``r̂_ui = μ + b_u + b_i + ⟨U_u, V_i⟩`` plus ``reg`` times the L2 penalty of the pair's
-  ``h⁰`` and biases (``task = rating``, ``μ`` the training mean);
-* ``L_ssl = (1 − text_weight) · [InfoNCE(U, U⁽¹⁾) + InfoNCE(V, V⁽¹⁾)]
-  + text_weight · InfoNCE(z_i, sg(V_i))`` — the XSimGCL graph views (sign-aligned noise of
-  norm ``eps`` at every layer, final vs first layer), and the text view against the
-  graph view of the batch's items (``sg``: stop-gradient), which is what teaches ``z`` to
-  stand in for an item the graph has not seen.
+Objective, ``L = α·L_sup + (1 − α)·L_ssl``:
 
-Design choices found on ml-100k validation (each one was a reason SemGraph stopped at
-epoch 2-4 or trailed LightGCN):
-
-* the contrastive weight: ``1 − α`` multiplies InfoNCE terms that start near
-  ``log B ≈ 7`` each (BPR: 0.69) with gradients scaled by ``1/τ``; ``α = 0.96`` puts the
-  graph contrast at XSimGCL's tuned ``λ ≈ 0.02``;
-* the text MLP sees centred text (see :class:`TextProjection`), otherwise ``z`` starts
-  as one shared vector;
-* the gate starts at a text share of ``TEXT_PRIOR = 0.1`` (see :class:`ViewAttention`);
-* the L2 term covers ``h⁰`` (so the text path), not only the ID tables: the MLP maps
-  each item's own text vector to its own ``z`` and, unpenalised, memorised the training
-  pairs (lower training loss than LightGCN, lower validation NDCG too);
-* the text–graph contrast does not pull the graph view toward the text view.
-
-Training drops ``e_i`` for a random ``id_dropout`` share of items (``h_i⁰ = z_i``), so
-text alone can carry an item; items with no training interaction always use text alone.
+* ``L_sup`` (``task = ranking``): with ordered data (``Split.sequential``) every
+  position of every training sequence predicts the next item from the items before it
+  (causal); otherwise each of a user's items is predicted from the others (set). The
+  loss is a softmax over the catalogue's trained items (``loss = softmax``; sampled with
+  ``negatives`` shared negatives when ``negatives > 0``) or BPR against one random
+  negative (``loss = bpr``), plus ``reg`` times the squared norm of the ID residuals a
+  batch touches. ``task = rating``: MSE of ``μ + b_u + b_i + ⟨u, v_i⟩``.
+* ``L_ssl = (1 − text_weight) · [InfoNCE(U, U⁽¹⁾) + InfoNCE(V, V⁽¹⁾)] + text_weight ·
+  InfoNCE(z_i, sg(v_i))``: XSimGCL's noisy graph views (final against first layer), and
+  the text view against the graph view of the batch's items (``sg``: stop-gradient).
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Literal
 
 import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from torch import nn
 
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
-from semrec.models.base import Batch, TrainableModel
-from semrec.models.mf import batch_l2, bpr_scores, init_embedding
+from semrec.graph.sequences import PAD, Sequences
+from semrec.models.base import Batch, HistoryScorer, TrainableModel
+from semrec.models.losses import bpr_loss, info_nce, l2_penalty, mse_loss, sampled_softmax_loss, softmax_loss
+from semrec.models.towers import build_tower
 from semrec.models.xsimgcl import contrast_nodes, sign_aligned_noise
-from semrec.models.losses import bpr_loss, info_nce, l2_penalty, mse_loss
-from semrec.tune.space import GRAPH, Float, Param
+from semrec.tune.space import Choice, Float, Int, Param
 
-#: Initial text share of the attention gate for nodes with both views (see
-#: :class:`ViewAttention`): the ID view starts at 0.9.
-TEXT_PRIOR = 0.1
+#: Version of SemGraph's weights; run folders of another version cannot be rebuilt.
+FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -76,119 +69,135 @@ class SemGraphConfig:
 
     Args:
         dim: embedding size ``d`` (default 64).
-        layers: propagation steps (default 3).
-        reg: L2 weight on the batch's fused layer-0 embeddings ``h⁰`` (default 1e-3;
-            1e-4 overfitted on ml-100k validation by epoch 20-25). For ``task = rating``
-            use about 1e-2 (see ``benchmarks/tune_ml100k.py --preset semgraph-rating``).
-        alpha: ``α`` in ``L = α·L_sup + (1−α)·L_ssl`` (default 1.0: no contrastive
-            term). On ml-100k validation (NDCG@20) α = 1 peaked at 0.2613 (epoch 160)
-            against 0.2503 (epoch 55) for α = 0.96 and 0.2512 (epoch 70) for α = 0.96
-            with id_dropout 0.1; α = 0.8 (the old default) stopped at epoch 2. With
-            contrast, use α = 0.96 (graph contrast at XSimGCL's tuned ``λ ≈ 0.02``): it
-            converges 2-3x sooner, and on amazon-office it beat LightGCN and XSimGCL on
-            validation (with knn_weight 0.2 and id_dropout 0.1).
-        eps: norm of the per-layer noise of the contrastive graph views (default 0.2,
-            XSimGCL's).
-        temperature: InfoNCE temperature (default 0.2).
+        hidden: width of the text MLP (default 256).
+        layers: graph propagation steps; 0 turns the graph off (default 2).
+        user_tower: ``mean``, ``attention``, ``transformer`` or ``auto`` (default): the
+            transformer where the split is sequential (``leave-one-out``, ``temporal`` with
+            known order), the mean elsewhere. The run records the tower it used.
+        max_len: the newest items a causal tower reads, and the items per user a step
+            samples from an unordered history (default 50).
+        blocks: transformer blocks (default 2).
+        heads: transformer attention heads (default 2).
+        dropout: dropout on the tower's input items and inside the transformer (default 0.2).
+        ids: learn an ID residual per item (default true); false makes a text-only model
+            that can rank items it never saw.
+        user_ids: learn an ID residual per user too (default false; needs ``ids``).
+        id_dropout: share of items trained without their ID residual in each step
+            (default 0.1).
+        knn_weight: ``β``, the semantic neighbours' share of a trained item's update
+            (default 0.0; items without interactions always take their neighbours).
+        transition_weight: ``γ``, the item-transition graph's share (default 0.0).
+        loss: ``softmax`` (default) or ``bpr``.
+        negatives: sampled softmax with this many shared uniform negatives per step;
+            0 (default) is the full softmax over the trained items.
+        temperature: ``τ`` of the softmax (default 0.1).
+        normalize: score by cosine (default true) rather than by inner product.
+        reg: weight of the squared norm of the ID residuals a batch touches (default 0.0).
+        alpha: ``α`` in ``L = α·L_sup + (1−α)·L_ssl`` (default 1.0: no contrastive term).
+        eps: norm of the per-layer noise of the contrastive graph views (default 0.2).
+        ssl_temperature: InfoNCE temperature of the contrastive terms (default 0.2).
         text_weight: share of ``L_ssl`` on the text-vs-graph contrast (default 0.5).
-        id_dropout: share of items trained from text alone in each step (default 0.0,
-            the validated ml-100k setting). For cold start use 0.1: at α = 0.96 without
-            it a cold item of the two-community toy was scored higher by the wrong
-            community; at α = 1 both 0 and 0.1 score it right (0.1 by a wider margin).
-            On ml-100k validation 0.1 cost nothing measurable at α = 0.96 (0.2512 vs
-            0.2503).
-        knn_weight: ``β``, the semantic neighbours' share of a warm item's update
-            (default 0.0 on the same evidence; items without interactions always take
-            their neighbours, ``β = 1``).
-        hidden: width of the text projection MLP (default 64; 256 cost 4x the time of
-            the MLP for no gain in validation).
-        attention: ``gate`` (LightGCN weights) or ``gat`` (edge attention) (default ``gate``).
-        task: ``ranking`` (BPR) or ``rating`` (MSE on the rating head); set together with
-            ``train.task`` (default ``ranking``).
-        ssl_nodes: the contrastive terms use at most this many of a batch's unique
-            users and items, drawn at random (default 2048, as XSimGCL's).
+        ssl_nodes: the contrastive terms use at most this many of a batch's users and
+            items (default 2048).
+        task: ``ranking`` or ``rating``; set together with ``train.task`` (default ranking).
+        graph_attention: GAT-style edge attention instead of LightGCN's fixed weights
+            (default false).
     """
 
     dim: int = 64
-    layers: int = 3
-    reg: float = 1e-3
+    hidden: int = 256
+    layers: int = 2
+    user_tower: Literal["auto", "mean", "attention", "transformer"] = "auto"
+    history: Literal["auto", "sequence", "set"] = "auto"
+    max_len: int = 50
+    blocks: int = 2
+    heads: int = 2
+    dropout: float = 0.2
+    ids: bool = True
+    user_ids: bool = False
+    id_dropout: float = 0.1
+    knn_weight: float = 0.0
+    transition_weight: float = 0.0
+    loss: Literal["softmax", "bpr"] = "softmax"
+    negatives: int = 0
+    temperature: float = 0.1
+    normalize: bool = True
+    reg: float = 0.0
     alpha: float = 1.0
     eps: float = 0.2
-    temperature: float = 0.2
+    ssl_temperature: float = 0.2
     text_weight: float = 0.5
-    id_dropout: float = 0.0
-    knn_weight: float = 0.0
-    hidden: int = 64
-    attention: Literal["gate", "gat"] = "gate"
-    task: Literal["ranking", "rating"] = "ranking"
     ssl_nodes: int = 2048
+    task: Literal["ranking", "rating"] = "ranking"
+    graph_attention: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("dim", "layers", "hidden", "ssl_nodes"):
+        for name in ("dim", "hidden", "max_len", "blocks", "heads", "ssl_nodes"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"model.{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("alpha", "text_weight", "id_dropout", "knn_weight"):
+        for name in ("layers", "negatives"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
+        for name in ("alpha", "text_weight", "id_dropout", "knn_weight", "transition_weight", "dropout"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"model.{name} must lie in [0, 1], got {getattr(self, name)}")
-        if self.temperature <= 0 or self.eps < 0 or self.reg < 0:
-            raise ConfigError("model.temperature must be > 0 and model.eps, model.reg >= 0")
+        if self.knn_weight + self.transition_weight > 1.0:
+            raise ConfigError("model.knn_weight + model.transition_weight must be at most 1")
+        if self.temperature <= 0 or self.ssl_temperature <= 0:
+            raise ConfigError("model.temperature and model.ssl_temperature must be > 0")
+        if self.eps < 0 or self.reg < 0:
+            raise ConfigError("model.eps and model.reg must be >= 0")
+        if self.user_ids and not self.ids:
+            raise ConfigError("model.user_ids needs model.ids = true (a text-only model has no ID residuals)")
+        if self.dim % self.heads:
+            raise ConfigError(f"model.heads ({self.heads}) must divide model.dim ({self.dim})")
 
+
+def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
+    """``config`` with ``auto`` settings fixed for a split: ``history = sequence`` and
+    ``user_tower = transformer`` where the split is ``sequential``
+    (:attr:`~semrec.data.split.Split.sequential`), ``set`` and ``mean`` elsewhere. A
+    causal-only tower on an unordered split is refused."""
+    import dataclasses
+
+    history = config.history
+    if history == "auto":
+        history = "sequence" if sequential else "set"
+    tower = config.user_tower
+    if tower == "auto":
+        tower = "transformer" if history == "sequence" else "mean"
+    if history == "sequence" and not sequential:
+        raise ConfigError("model.history = sequence needs ordered data: a leave-one-out or temporal split "
+                          "of interactions with times (or a format that lists them in order)")
+    if tower == "transformer" and history != "sequence":
+        raise ConfigError("model.user_tower = transformer reads ordered histories: use it on a "
+                          "leave-one-out or temporal split of data with times (or a format that "
+                          "keeps them in order); here use mean or attention")
+    return dataclasses.replace(config, history=history, user_tower=tower)
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
 SEARCH_SPACE: dict[str, Param] = {
-    **GRAPH,
-    "model.alpha": Float(0.5, 1.0),
-    "model.temperature": Float(0.1, 0.5),
-    "model.text_weight": Float(0.0, 1.0),
+    "train.lr": Float(3e-4, 1e-2, log=True),
+    "model.dim": Choice((32, 64, 128)),
+    "model.layers": Int(0, 3),
+    "model.user_tower": Choice(("mean", "attention", "transformer")),
+    "model.dropout": Float(0.0, 0.5),
+    "model.temperature": Float(0.03, 0.3, log=True),
     "model.id_dropout": Float(0.0, 0.5),
     "model.knn_weight": Float(0.0, 0.5),
 }
 
-class ViewAttention(nn.Module):
-    """Softmax attention over K views of each node:
-    ``a_k = softmax_k(qᵀ tanh(W x_k + b) + π_k)``.
-
-    ``π`` (``prior``, learned) is a per-view offset. It starts at ``(0, log(p/(1−p)))`` for
-    two views, so that the second (text) view starts with a share of about
-    ``p = text_prior`` instead of one half. Why: with a convex mix
-    ``h = (1 − a)·e + a·z`` every Adam step on the ID embedding ``e`` moves ``h`` by only
-    ``(1 − a)`` of a step, and on ml-100k a half-speed ID view (plus a text view that
-    starts as noise) left SemGraph well behind LightGCN at the same learning rate. The
-    text view earns its share through the gate instead of being handed half of it.
-    """
-
-    def __init__(self, dim: int, n_views: int = 2, text_prior: float = 0.5) -> None:
-        super().__init__()
-        self.proj = nn.Linear(dim, dim)
-        self.query = nn.Parameter(torch.randn(dim) / dim**0.5)
-        prior = torch.zeros(n_views)
-        if n_views == 2 and 0.0 < text_prior < 1.0:
-            prior[1] = math.log(text_prior / (1.0 - text_prior))
-        self.prior = nn.Parameter(prior)  # (K,)
-
-    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
-        # runs saved before ``prior`` existed: their gate had no offset (zeros)
-        state_dict.setdefault(prefix + "prior", torch.zeros_like(self.prior))
-        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
-
-    def forward(self, *views: torch.Tensor) -> torch.Tensor:
-        """``views``: K tensors ``(n, d)``; returns weights ``(n, K)`` summing to 1."""
-        logits = torch.stack([torch.tanh(self.proj(v)) @ self.query for v in views], dim=1)  # (n, K)
-        return (logits + self.prior).softmax(dim=1)
-
 
 class TextProjection(nn.Module):
-    """``z = W₂ GELU(W₁ (t − c)/s + b₁) + b₂``: frozen text vectors into the graph space.
+    """``z = W₂ GELU(W₁ (t − c)/s + b₁) + b₂``: frozen text vectors into the model's space.
 
     ``c`` is the mean of the ``reference`` text vectors (the model's own items or users)
     and ``s`` the root mean square norm of ``t − c`` over them. Sentence-encoder vectors
     of one catalogue share a large common direction (on ml-100k the mean of the unit item
-    vectors has norm 0.68): without centring, ``W₁ t`` is mostly that shared part and ``z``
-    starts as nearly one vector for every item (its spread across items was 2% of its
-    norm), so the text carried almost no signal into the graph. ``c`` and ``s`` are
-    non-persistent buffers recomputed from the reference at construction, so the state
-    dict is unchanged and new texts (cold start) go through the same centring.
+    vectors has norm 0.68): without centring ``z`` starts as nearly one vector for every
+    item. ``c`` and ``s`` are non-persistent buffers recomputed from the reference at
+    construction, so new texts (cold start) go through the same centring.
     """
 
     def __init__(self, text_dim: int, hidden: int, dim: int, reference: torch.Tensor | None = None) -> None:
@@ -238,8 +247,8 @@ def _segment_softmax(logits: torch.Tensor, index: torch.Tensor, n: int) -> torch
 
 
 class SemGraph(TrainableModel):
-    """Text ⊕ ID with attention, LightGCN (or edge-attention) propagation enriched by
-    semantic item neighbours, XSimGCL and text-graph contrast, and a rating head.
+    """Text-first items refined by a graph, users encoded from their history by a tower
+    (see the module docstring).
 
     Args:
         n_users: number of users.
@@ -247,8 +256,11 @@ class SemGraph(TrainableModel):
         item_text: ``(n_items, t)`` frozen text embeddings (zero rows: no text).
         user_text: ``(n_users, t)`` profile text embeddings, or ``None``.
         rating_mean: ``μ`` of the rating head (training mean; default 0).
-        Other arguments: see :class:`SemGraphConfig`.
+        Other arguments: see :class:`SemGraphConfig` (``user_tower`` must be resolved,
+        see :func:`resolve_history`; ``auto`` means ``mean`` over a set here).
     """
+
+    batches = "users"
 
     def __init__(
         self,
@@ -257,163 +269,349 @@ class SemGraph(TrainableModel):
         item_text: torch.Tensor,
         user_text: torch.Tensor | None = None,
         rating_mean: torch.Tensor | float = 0.0,
-        dim: int = 64,
-        layers: int = 3,
-        reg: float = 1e-3,
-        alpha: float = 1.0,
-        eps: float = 0.2,
-        temperature: float = 0.2,
-        text_weight: float = 0.5,
-        id_dropout: float = 0.0,
-        knn_weight: float = 0.0,
-        hidden: int = 64,
-        attention: str = "gate",
-        task: str = "ranking",
-        ssl_nodes: int = 2048,
+        **hyper,
     ) -> None:
         super().__init__()
         if item_text.shape[0] != n_items:
             raise ValueError(f"item_text has {item_text.shape[0]} rows for {n_items} items")
-        self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, dim, layers
-        self.reg, self.alpha, self.eps, self.temperature = reg, alpha, eps, temperature
-        self.text_weight, self.id_dropout, self.knn_weight = text_weight, id_dropout, knn_weight
-        self.attention, self.task, self.ssl_nodes = attention, task, ssl_nodes
+        cfg = SemGraphConfig(**hyper)
+        self.config = cfg
+        self.n_users, self.n_items = n_users, n_items
+        self.tower_name = "mean" if cfg.user_tower == "auto" else cfg.user_tower
+        self.causal = cfg.history == "sequence" or (cfg.history == "auto" and self.tower_name == "transformer")
+        self.register_buffer("format", torch.tensor(FORMAT))
         self.register_buffer("item_text", item_text.float())  # (n_items, t)
         self.register_buffer("rating_mean", torch.as_tensor(float(rating_mean)))
-        self.user_emb = init_embedding(n_users, dim)
-        self.item_emb = init_embedding(n_items, dim)
-        self.item_proj = TextProjection(item_text.shape[1], hidden, dim, item_text)
-        self.item_gate = ViewAttention(dim, text_prior=TEXT_PRIOR)
+        self.item_proj = TextProjection(item_text.shape[1], cfg.hidden, cfg.dim, item_text)
+        self.item_id = _zero_embedding(n_items, cfg.dim) if cfg.ids else None
+        self.user_id = _zero_embedding(n_users, cfg.dim) if cfg.user_ids else None
         if user_text is not None:
             self.register_buffer("user_text", user_text.float())  # (n_users, t)
-            self.user_proj = TextProjection(user_text.shape[1], hidden, dim, user_text)
-            self.user_gate = ViewAttention(dim, text_prior=TEXT_PRIOR)
+            self.user_proj = TextProjection(user_text.shape[1], cfg.hidden, cfg.dim, user_text)
         else:
             self.user_text = None
+            self.user_proj = None
+        self.tower = build_tower(self.tower_name, cfg.dim, cfg.max_len, cfg.blocks, cfg.heads, cfg.dropout)
+        self.token_dropout = nn.Dropout(cfg.dropout)
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
         nn.init.zeros_(self.user_bias.weight)
         nn.init.zeros_(self.item_bias.weight)
-        if attention == "gat":
-            self.att_user = nn.Parameter(torch.randn(dim) * 0.01)
-            self.att_item = nn.Parameter(torch.randn(dim) * 0.01)
+        if cfg.graph_attention:
+            self.att_user = nn.Parameter(torch.randn(cfg.dim) * 0.01)
+            self.att_item = nn.Parameter(torch.randn(cfg.dim) * 0.01)
 
-    # ------------------------------------------------------------------ layer 0
-    def fuse(
-        self, ids: torch.Tensor, text: torch.Tensor, gate: ViewAttention, text_only: torch.Tensor | None
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """``h⁰ = a_id·e + a_txt·z`` ``(n, d)`` and the text share ``a_txt`` ``(n,)``.
+    @property
+    def layers(self) -> int:
+        return self.config.layers
 
-        ``text_only`` ``(n,)`` bool marks nodes whose ID embedding is ignored.
-        """
-        a = gate(ids, text)  # (n, 2)
-        a_txt = a[:, 1]
-        if text_only is not None:
-            a_txt = torch.where(text_only, torch.ones_like(a_txt), a_txt)
-        return (1 - a_txt)[:, None] * ids + a_txt[:, None] * text, a_txt
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        found = state_dict.get(prefix + "format")
+        if found is None or int(found) != FORMAT:
+            from semrec.errors import RunError
 
+            version = "1 (before history-encoded users)" if found is None else str(int(found))
+            raise RunError(f"this semgraph run has weights of format {version}; this semrec reads "
+                           f"format {FORMAT}: retrain it with `semrec train --model semgraph`")
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    # ------------------------------------------------------------------ items
     def text_view(self) -> torch.Tensor:
         """``z_i = MLP(t_i)`` for every item ``(n_items, d)``."""
         return self.item_proj(self.item_text)
 
-    def layer0(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Fused inputs ``(U⁰, V⁰)``, the text view ``z`` and the items' text share."""
-        z = self.text_view()  # (n_items, d)
-        cold = graph.item_degree.to(z.device) == 0  # (n_items,)
-        if self.training and self.id_dropout > 0:
-            cold = cold | (torch.rand(self.n_items, device=z.device) < self.id_dropout)
-        v0, a_txt = self.fuse(self.item_emb.weight, z, self.item_gate, cold)
-        u0 = self.user_emb.weight
-        if self.user_text is not None:
-            u0, _ = self.fuse(u0, self.user_proj(self.user_text), self.user_gate, None)
-        return u0, v0, z, a_txt
+    def layer0(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """``h⁰`` ``(n_items, d)`` and ``z`` ``(n_items, d)``."""
+        z = self.text_view()
+        if self.item_id is None:
+            return z, z
+        keep = graph.item_degree.to(z.device) > 0  # (n_items,) items without training: text alone
+        if self.training and self.config.id_dropout > 0:
+            keep = keep & (torch.rand(self.n_items, device=z.device) >= self.config.id_dropout)
+        return z + self.item_id.weight * keep[:, None].to(z.dtype), z
 
-    # ------------------------------------------------------------------ propagation
-    def propagate(
-        self, graph: InteractionGraph, u0: torch.Tensor, v0: torch.Tensor, noisy: bool
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Layer-mean ``(U, V)`` and first-layer ``(U⁽¹⁾, V⁽¹⁾)``."""
-        beta = None
-        if graph.item_item is not None:
-            warm = graph.item_degree.to(v0.device) > 0
-            # cold items always take their semantic neighbours (β = 1), even at knn_weight 0
-            if self.knn_weight > 0 or not bool(warm.all()):
-                beta = torch.where(warm, torch.full_like(v0[:, 0], self.knn_weight), torch.ones_like(v0[:, 0]))
-                beta = beta[:, None]  # (n_items, 1)
-        us, vs = [u0], [v0]
-        u, v = u0, v0
-        for _ in range(self.layers):
-            if self.attention == "gat":
+    def propagate(self, graph: InteractionGraph, h0: torch.Tensor, noisy: bool = False
+                  ) -> tuple[torch.Tensor, torch.Tensor, list[torch.Tensor]]:
+        """Layer-mean users ``(n_users, d)`` and items ``(n_items, d)`` and the item layers
+        ``[V⁰, …, V^L]`` (see the module docstring)."""
+        cfg = self.config
+        u0 = graph.users_mean(h0)  # (n_users, d)
+        if self.user_id is not None:
+            u0 = u0 + self.user_id.weight
+        us, vs = [u0], [h0]
+        if cfg.layers == 0:
+            return u0, h0, vs
+        warm = graph.item_degree.to(h0.device) > 0
+        beta = gamma = None
+        if graph.item_item is not None and (cfg.knn_weight > 0 or not bool(warm.all())):
+            # items without interactions always take their semantic neighbours (β = 1)
+            beta = torch.where(warm, torch.full_like(h0[:, 0], cfg.knn_weight), torch.ones_like(h0[:, 0]))[:, None]
+        if cfg.transition_weight > 0:
+            gamma = torch.where(warm, torch.full_like(h0[:, 0], cfg.transition_weight),
+                                torch.zeros_like(h0[:, 0]))[:, None]
+        u, v = u0, h0
+        for _ in range(cfg.layers):
+            if cfg.graph_attention:
                 nu, nv = edge_attention_propagate(graph, u, v, self.att_user, self.att_item)
             else:
                 nu = graph.users_from_items(v)  # (n_users, d)
                 nv = graph.items_from_users(u)  # (n_items, d)
+            own = 1.0
+            mix = 0.0
             if beta is not None:
-                nv = (1 - beta) * nv + beta * graph.items_from_items(v)
+                own = own - beta
+                mix = mix + beta * graph.items_from_items(v)
+            if gamma is not None:
+                own = own - gamma
+                mix = mix + gamma * graph.items_from_transitions(v)
+            nv = own * nv + mix
             if noisy:
-                nu, nv = sign_aligned_noise(nu, self.eps), sign_aligned_noise(nv, self.eps)
+                nu, nv = sign_aligned_noise(nu, self.config.eps), sign_aligned_noise(nv, self.config.eps)
             u, v = nu, nv
             us.append(u)
             vs.append(v)
-        return torch.stack(us).mean(0), torch.stack(vs).mean(0), us[1], vs[1]
+        return torch.stack(us).mean(0), torch.stack(vs).mean(0), vs
 
-    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        u0, v0, _, _ = self.layer0(graph)
-        users, items, _, _ = self.propagate(graph, u0, v0, noisy=False)
-        return users, items
+    def _out(self, x: torch.Tensor) -> torch.Tensor:
+        return F.normalize(x, dim=-1) if self.config.normalize else x
 
-    def text_share(self, graph: InteractionGraph) -> torch.Tensor:
-        """``a_txt`` per item ``(n_items,)``: how much of its input comes from text."""
-        with torch.no_grad():
-            return self.layer0(graph)[3]
+    def item_vectors(self, graph: InteractionGraph) -> torch.Tensor:
+        """Final item vectors ``v`` ``(n_items, d)`` (unit length with ``normalize``)."""
+        h0, _ = self.layer0(graph)
+        return self._out(self.propagate(graph, h0)[1])
+
+    # ------------------------------------------------------------------ users
+    def encode_users(self, tokens: torch.Tensor, valid: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+        """User vectors ``(B, d)`` from their histories: ``tokens`` ``(B, L, d)`` item
+        vectors, left-padded (``valid`` ``(B, L)``), oldest first; ``users`` ``(B,)`` the
+        internal index of each (``-1``: a user the run has no ID or profile for)."""
+        if self.causal:
+            u = self.tower.causal(tokens, valid)[:, -1]  # (B, d)
+        else:
+            u = self.tower.pooled(tokens, valid)
+        return self._out(u + self._user_extras(users, u))
+
+    def _user_extras(self, users: torch.Tensor, like: torch.Tensor) -> torch.Tensor | float:
+        """``e_u + MLP_u(t_u)`` ``(B, d)`` for known users, 0 for ``-1``."""
+        extra: torch.Tensor | float = 0.0
+        known = users >= 0
+        if not bool(known.any()) or (self.user_id is None and self.user_text is None):
+            return extra
+        idx = users.clamp_min(0)
+        mask = known[:, None].to(like.dtype)
+        if self.user_id is not None:
+            extra = extra + self.user_id(idx) * mask
+        if self.user_text is not None:
+            extra = extra + self.user_proj(self.user_text[idx]) * mask
+        return extra
+
+    def profile_vector(self, text: torch.Tensor) -> torch.Tensor:
+        """``MLP_u(t)`` ``(m, d)`` for profile text vectors ``(m, t)`` (needs user text)."""
+        if self.user_proj is None:
+            raise ConfigError("this semgraph run has no user text adapter")
+        return self.user_proj(text)
 
     # ------------------------------------------------------------------ objectives
+    def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
+        """Users encoded from their training histories and the items, ``(n_users, d)``
+        and ``(n_items, d)``."""
+        items = self.item_vectors(graph)
+        users = self._encode_csr(np.arange(self.n_users), graph.order if graph.order is not None
+                                 else graph.train, items)
+        return users, items
+
     def loss(self, batch: Batch, graph: InteractionGraph) -> dict[str, torch.Tensor]:
-        u0, v0, z, _ = self.layer0(graph)
-        noisy = self.eps > 0 and self.alpha < 1
-        users, items, users_1, items_1 = self.propagate(graph, u0, v0, noisy=noisy)
-        bsz = int(batch.users.shape[0])
-        # The L2 term is LightGCN's, on the batch's layer-0 ("ego") embeddings, and here
-        # those are the fused h⁰ = (1 − a)·e + a·z, not the ID tables alone: the text MLP
-        # maps each item's unique text vector to its own z, so it is as free as an
-        # embedding table, and leaving it out of the penalty let it memorise the training
-        # pairs (training loss below LightGCN's, validation below it too).
+        cfg = self.config
+        h0, z = self.layer0(graph)
+        noisy = cfg.eps > 0 and cfg.alpha < 1
+        users_g, items_raw, vs = self.propagate(graph, h0, noisy=noisy)
+        items = self._out(items_raw)  # (n_items, d)
         if batch.ratings is not None:
-            pred = self._rating(users, items, batch.users, batch.pos_items)
-            sup_main = mse_loss(pred, batch.ratings)
-            l2 = l2_penalty(u0[batch.users], v0[batch.pos_items], self.user_bias(batch.users),
-                            self.item_bias(batch.pos_items), batch_size=bsz)
+            sup, touched = self._rating_loss(batch, graph, items)
         else:
-            pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
-            sup_main = bpr_loss(pos, neg)
-            l2 = batch_l2(u0, v0, batch)
-        sup = sup_main + self.reg * l2
+            sup, touched = self._ranking_loss(batch, graph, items)
+        l2 = torch.zeros((), device=h0.device)
+        if cfg.reg > 0 and self.item_id is not None:
+            l2 = l2_penalty(self.item_id(touched), batch_size=max(1, int(touched.numel())))
+            if self.user_id is not None:
+                l2 = l2 + l2_penalty(self.user_id(batch.users), batch_size=int(batch.users.numel()))
+        sup = sup + cfg.reg * l2
         terms = {"sup": sup.detach(), "l2": l2.detach()}
-        if self.alpha < 1:
-            u = contrast_nodes(batch.users, self.ssl_nodes)  # (B_u,)
-            i = contrast_nodes(batch.pos_items, self.ssl_nodes)  # (B_i,)
-            graph_ssl = info_nce(users[u], users_1[u], self.temperature) + info_nce(
-                items[i], items_1[i], self.temperature)
-            # stop-gradient on the graph view: the contrast teaches z to stand in for the
-            # item's collaborative embedding (cold start); pulling warm items' graph
-            # embeddings toward the frozen encoder's geometry only costs ranking quality
-            text_ssl = info_nce(z[i], items[i].detach(), self.temperature)
-            ssl = (1 - self.text_weight) * graph_ssl + self.text_weight * text_ssl
+        if cfg.alpha < 1:
+            u = contrast_nodes(batch.users, cfg.ssl_nodes)
+            i = contrast_nodes(touched, cfg.ssl_nodes)
+            u1, v1 = graph.users_from_items(vs[0]), vs[1] if len(vs) > 1 else vs[0]
+            graph_ssl = info_nce(users_g[u], u1[u], cfg.ssl_temperature) + info_nce(
+                items_raw[i], v1[i], cfg.ssl_temperature)
+            text_ssl = info_nce(z[i], items_raw[i].detach(), cfg.ssl_temperature)
+            ssl = (1 - cfg.text_weight) * graph_ssl + cfg.text_weight * text_ssl
             terms.update(ssl=ssl.detach(), ssl_graph=graph_ssl.detach(), ssl_text=text_ssl.detach())
-            loss = self.alpha * sup + (1 - self.alpha) * ssl
+            loss = cfg.alpha * sup + (1 - cfg.alpha) * ssl
         else:
             loss = sup
         return {"loss": loss, **terms}
 
+    def _ranking_loss(self, batch: Batch, graph: InteractionGraph, items: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """``L_sup`` of a batch of users and the item indices it touched."""
+        cfg = self.config
+        dev = items.device
+        users_np = batch.users.cpu().numpy()
+        seqs = graph.sequences
+        if self.causal:
+            win = torch.as_tensor(seqs.window(users_np, cfg.max_len + 1), device=dev)  # (B, L+1)
+            inputs, targets = win[:, :-1], win[:, 1:]
+            valid = inputs != PAD  # (B, L); a valid input is always followed by an item
+            h = self.tower.causal(self._tokens(items, inputs), valid)  # (B, L, d)
+        else:
+            gen = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
+            win = torch.as_tensor(seqs.window(users_np, cfg.max_len, rng=gen), device=dev)  # (B, L)
+            inputs = targets = win
+            present = win != PAD
+            valid = present & (present.sum(1, keepdim=True) > 1)  # a target needs another item
+            h = self.tower.leave_out(self._tokens(items, inputs), present)  # (B, L, d)
+        rows = valid.nonzero(as_tuple=True)
+        owner = batch.users.to(dev)[rows[0]]  # (N,)
+        q = h[rows]  # (N, d)
+        q = self._out(q + self._user_extras(owner, q))
+        y = targets[rows]  # (N,)
+        return self._catalogue_loss(q, items, y, graph), torch.unique(torch.cat([y, inputs[inputs != PAD]]))
+
+    def _catalogue_loss(self, q: torch.Tensor, items: torch.Tensor, y: torch.Tensor,
+                        graph: InteractionGraph) -> torch.Tensor:
+        """Softmax or BPR of targets ``y`` ``(N,)`` for queries ``q`` ``(N, d)``, over the
+        items that have training interactions (the others, e.g. held-out cold items,
+        are never negatives)."""
+        cfg = self.config
+        warm = graph.warm_items.to(items.device)  # (W,)
+        tau = cfg.temperature if cfg.normalize else 1.0
+        if cfg.loss == "bpr":
+            neg = warm[torch.randint(len(warm), (len(y),), device=items.device)]
+            return bpr_loss((q * items[y]).sum(-1), (q * items[neg]).sum(-1))
+        if cfg.negatives > 0:
+            neg = warm[torch.randint(len(warm), (cfg.negatives,), device=items.device)]
+            return sampled_softmax_loss(q, items, y, neg, temperature=tau)
+        position = graph.warm_position.to(items.device)  # (n_items,) index into warm
+        return softmax_loss(q, items[warm], position[y], temperature=tau)
+
+    def _rating_loss(self, batch: Batch, graph: InteractionGraph, items: torch.Tensor
+                     ) -> tuple[torch.Tensor, torch.Tensor]:
+        users = self._encode_csr(batch.users.cpu().numpy(), graph.order if graph.order is not None
+                                 else graph.train, items, rows_are_users=True, train=True)
+        pred = self._rating(users, items, batch.users, batch.pos_items)
+        return mse_loss(pred, batch.ratings), batch.pos_items
+
     def _rating(self, users: torch.Tensor, items: torch.Tensor, u: torch.Tensor, i: torch.Tensor) -> torch.Tensor:
-        dot = (users[u] * items[i]).sum(-1)  # (B,)
+        """``μ + b_u + b_i + ⟨u, v_i⟩`` for aligned ``users`` rows ``(B, d)`` and items ``i``."""
+        dot = (users * items[i]).sum(-1)  # (B,)
         return self.rating_mean + self.user_bias(u).squeeze(-1) + self.item_bias(i).squeeze(-1) + dot
+
+    def _tokens(self, items: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+        """Item vectors of a padded index window ``(B, L)`` -> ``(B, L, d)`` (0 at padding),
+        with dropout in training."""
+        padded = torch.cat([items, items.new_zeros(1, items.shape[1])])  # row n_items: padding
+        x = padded[torch.where(idx == PAD, torch.full_like(idx, items.shape[0]), idx)]
+        return self.token_dropout(x)
+
+    def _encode_csr(self, users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor,
+                    rows_are_users: bool = True, train: bool = False, chunk: int = 1024) -> torch.Tensor:
+        """User vectors ``(B, d)`` of ``users`` from history rows (values: times). With
+        ``rows_are_users`` the rows are picked by the users' indices, else ``history`` has
+        exactly one row per user in order."""
+        rows = history[users] if rows_are_users else history
+        seqs = Sequences(rows)
+        out = []
+        for start in range(0, len(users), chunk):
+            part = np.arange(start, min(start + chunk, len(users)))
+            win = torch.as_tensor(seqs.window(part, self.config.max_len if self.causal else None),
+                                  device=items.device)
+            tokens = self._tokens(items, win) if train else _gather(items, win)
+            out.append(self.encode_users(tokens, win != PAD, torch.as_tensor(users[part], device=items.device)))
+        if not out:
+            return items.new_zeros(0, items.shape[1])
+        return torch.cat(out)
 
     @torch.no_grad()
     def predict_ratings(self, users, items, graph: InteractionGraph) -> np.ndarray:
         """Predicted ratings for aligned arrays of user and item indices."""
-        dev = self.user_emb.weight.device
-        u_all, i_all = self(graph)
-        u = torch.as_tensor(users, dtype=torch.long, device=dev)
-        i = torch.as_tensor(items, dtype=torch.long, device=dev)
-        return self._rating(u_all, i_all, u, i).cpu().numpy()
+        was = self.training
+        self.eval()
+        item_vecs = self.item_vectors(graph)
+        u = np.asarray(users, dtype=np.int64)
+        uniq, inv = np.unique(u, return_inverse=True)
+        vecs = self._encode_csr(uniq, graph.order if graph.order is not None else graph.train, item_vecs)
+        self.train(was)
+        dev = item_vecs.device
+        return self._rating(vecs[torch.as_tensor(inv, device=dev)], item_vecs, torch.as_tensor(u, device=dev),
+                            torch.as_tensor(np.asarray(items, dtype=np.int64), device=dev)).cpu().numpy()
+
+    # ------------------------------------------------------------------ scoring
+    @torch.no_grad()
+    def scorer(self, graph: InteractionGraph) -> HistoryScorer:
+        was = self.training
+        self.eval()
+        h0, _ = self.layer0(graph)
+        _, v, layers = self.propagate(graph, h0)
+        self.train(was)
+        items = self._out(v)
+        return self.scorer_from_embeddings(items, graph.train, layers=torch.stack(layers))
+
+    def scorer_from_embeddings(self, item_emb: torch.Tensor, train: sp.csr_matrix,
+                               user_emb: torch.Tensor | None = None,
+                               layers: torch.Tensor | None = None) -> HistoryScorer:
+        """A scorer over final item vectors ``item_emb`` ``(n_items, d)`` whose users are
+        encoded from their histories; ``user_emb`` (the users over their whole known
+        history, for serving) defaults to zeros until :meth:`HistoryScorer.remember` fills it."""
+        model = self
+
+        def encode(users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor) -> torch.Tensor:
+            was = model.training
+            model.eval()
+            with torch.no_grad():
+                out = model._encode_csr(np.asarray(users, dtype=np.int64), history, items.to(item_emb.device),
+                                        rows_are_users=False)
+            model.train(was)
+            return out
+
+        degree = torch.as_tensor(np.asarray(train.getnnz(axis=0)), device=item_emb.device)
+        if user_emb is None:
+            user_emb = item_emb.new_zeros(self.n_users, item_emb.shape[1])
+        return HistoryScorer(user_emb, item_emb, item_degree=degree, encoder=encode, item_layers=layers)
+
+    def text_share(self, graph: InteractionGraph) -> torch.Tensor:
+        """How much of each item's input comes from its text, ``‖z‖ / (‖z‖ + ‖e‖)`` ``(n_items,)``
+        (1 for items without an ID residual)."""
+        with torch.no_grad():
+            z = self.text_view()
+            if self.item_id is None:
+                return torch.ones(self.n_items, device=z.device)
+            e = self.item_id.weight * (graph.item_degree.to(z.device) > 0)[:, None]
+            zn, en = z.norm(dim=1), e.norm(dim=1)
+            return zn / (zn + en).clamp_min(1e-12)
+
+    @torch.no_grad()
+    def item_from_text(self, text: torch.Tensor, neighbours: sp.csr_matrix | None,
+                       layers: torch.Tensor | None) -> torch.Tensor:
+        """Vectors ``(m, d)`` of new items from their text vectors ``(m, t)``, as training
+        treats an item without interactions: ``V⁰ = z``, then ``V⁽ˡ⁺¹⁾ = S V⁽ˡ⁾`` over
+        ``neighbours`` ``(m, n_items)`` (row-normalised text similarities to the
+        catalogue) with the catalogue's item ``layers`` ``(L + 1, n_items, d)``."""
+        z = self.item_proj(text.to(self.item_text.device))  # (m, d)
+        steps = [z]
+        if neighbours is not None and layers is not None and self.config.layers > 0:
+            s = torch.as_tensor(neighbours.toarray(), dtype=z.dtype, device=z.device)  # (m, n_items)
+            for layer in layers[: self.config.layers]:
+                steps.append(s @ layer.to(z.device))
+        return self._out(torch.stack(steps).mean(0))
+
+
+def _gather(items: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
+    padded = torch.cat([items, items.new_zeros(1, items.shape[1])])
+    return padded[torch.where(idx == PAD, torch.full_like(idx, items.shape[0]), idx)]
+
+
+def _zero_embedding(n: int, dim: int) -> nn.Embedding:
+    """An ``(n, dim)`` table of zeros: a residual the data has to earn."""
+    emb = nn.Embedding(n, dim)
+    nn.init.zeros_(emb.weight)
+    return emb

@@ -47,6 +47,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.lightgcn import propagate_layers
+from semrec.models.losses import bpr_loss, info_nce
 from semrec.models.mf import (
     batch_l2,
     bpr_scores,
@@ -54,7 +55,6 @@ from semrec.models.mf import (
     check_positive,
     init_embedding,
 )
-from semrec.models.losses import bpr_loss, info_nce
 from semrec.tune.space import GRAPH, Float, Param
 
 

@@ -23,7 +23,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.train import distributed
-from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches, rating_batches
+from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches, rating_batches, user_batches
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,13 @@ def resolve_device(name: str, field: str = "train.device") -> torch.device:
     return dev
 
 
+def training_graph(split: Split, device: torch.device | str = "cpu", item_item=None) -> InteractionGraph:
+    """The graph a model trains on: the training interactions, their times (for the
+    users' ordered sequences) where the data has them, and an optional item–item graph."""
+    order = split.matrix("train", "timestamps") if split.train.timestamps is not None else None
+    return InteractionGraph(split.matrix("train"), device, item_item=item_item, order=order)
+
+
 def seed_everything(seed: int) -> np.random.Generator:
     torch.manual_seed(seed)
     return np.random.default_rng(seed)
@@ -164,7 +171,7 @@ def fit(
     model.to(device)
     train_csr = split.matrix("train")
     if graph is None:
-        graph = InteractionGraph(train_csr, device)
+        graph = training_graph(split, device)
     if optimizer is None:
         optimizer = torch.optim.Adam(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
     rating = config.task == "rating"
@@ -173,9 +180,16 @@ def fit(
     metric = "rmse" if rating else config.metric
     lower_is_better = metric in ("rmse", "mae")
     has_valid = validate and len(split.valid) > 0
-    sampler = None if rating else NegativeSampler(train_csr, rng)
-    n_train = len(split.train) if rating else train_csr.nnz
-    steps = n_batches(len(range(ctx.rank, n_train, ctx.world_size)), batch_size)
+    by_user = not rating and model.batches == "users"
+    sampler = None if rating or by_user else NegativeSampler(train_csr, rng)
+    if by_user:
+        # whole users per step, about batch_size training interactions' worth of them
+        active = np.flatnonzero(train_csr.getnnz(axis=1) > 0)
+        users_per_batch = max(1, round(batch_size * len(active) / max(train_csr.nnz, 1)))
+        steps = n_batches(len(range(ctx.rank, len(active), ctx.world_size)), users_per_batch)
+    else:
+        n_train = len(split.train) if rating else train_csr.nnz
+        steps = n_batches(len(range(ctx.rank, n_train, ctx.world_size)), batch_size)
     if max_batches is not None:
         steps = min(steps, max_batches)
     if batch_loss is not None and ctx.enabled:
@@ -211,6 +225,8 @@ def fit(
             if rating:
                 tr = split.train
                 batches = rating_batches(tr.users, tr.items, tr.ratings, batch_size, rng, ctx.shard)
+            elif by_user:
+                batches = user_batches(active, users_per_batch, rng, ctx.shard)
             else:
                 batches = ranking_batches(train_csr, batch_size, config.n_negatives, rng, sampler, ctx.shard)
             sums: dict[str, float] = {}

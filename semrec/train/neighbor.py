@@ -30,8 +30,8 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.graph.sampling import NeighborSampler, propagate_block
 from semrec.models.base import Batch
-from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device
 from semrec.models.losses import bpr_loss, l2_penalty
+from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device
 
 
 def block_loss(model: torch.nn.Module, sampler: NeighborSampler, batch: Batch,

@@ -11,17 +11,22 @@ from semrec.models.base import Batch
 
 
 class NegativeSampler:
-    """Uniform negatives that are not among the user's training positives.
+    """Uniform negatives among the items with training interactions that are not
+    among the user's training positives.
 
-    Membership is checked against the sorted keys ``u · n_items + i`` of the
-    training matrix; collisions are redrawn (a few rounds, then the rare leftovers
-    are kept — with realistic densities under 1% that is a handful per epoch).
+    Items without any training interaction (held-out cold items, items known only from
+    the item table) are never drawn: a cold-items split's test items would otherwise be
+    pushed down as negatives before they are ever evaluated. Membership is checked
+    against the sorted keys ``u · n_items + i`` of the training matrix; collisions are
+    redrawn (a few rounds, then the rare leftovers are kept — with realistic densities
+    under 1% that is a handful per epoch).
     """
 
     def __init__(self, train: sp.csr_matrix, rng: np.random.Generator) -> None:
         coo = train.tocoo()
         self.n_items = train.shape[1]
         self.keys = np.sort(coo.row.astype(np.int64) * self.n_items + coo.col)
+        self.items = np.flatnonzero(np.asarray(train.getnnz(axis=0)) > 0)  # (W,) drawable items
         self.rng = rng
 
     def _is_positive(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
@@ -33,12 +38,12 @@ class NegativeSampler:
     def sample(self, users: np.ndarray, n_neg: int) -> np.ndarray:
         """``(len(users), n_neg)`` int64 item indices."""
         u = np.repeat(users, n_neg)
-        neg = self.rng.integers(0, self.n_items, size=u.shape[0])
+        neg = self.items[self.rng.integers(0, len(self.items), size=u.shape[0])]
         for _ in range(10):
             bad = self._is_positive(u, neg)
             if not bad.any():
                 break
-            neg[bad] = self.rng.integers(0, self.n_items, size=int(bad.sum()))
+            neg[bad] = self.items[self.rng.integers(0, len(self.items), size=int(bad.sum()))]
         return neg.reshape(len(users), n_neg)
 
 
@@ -71,6 +76,19 @@ def ranking_batches(
             torch.from_numpy(items[sl]),
             torch.from_numpy(negs[sl]),
         )
+
+
+def user_batches(
+    users: np.ndarray,
+    batch_size: int,
+    rng: np.random.Generator,
+    shard: tuple[int, int] = (0, 1),
+) -> Iterator[Batch]:
+    """One epoch of whole users (``batch_size`` per batch) in random order; the model
+    reads their training sequences itself. ``shard`` as in :func:`ranking_batches`."""
+    order = np.asarray(users, dtype=np.int64)[rng.permutation(len(users))][shard[0] :: shard[1]]
+    for start in range(0, len(order), batch_size):
+        yield Batch(torch.from_numpy(order[start : start + batch_size]))
 
 
 def rating_batches(

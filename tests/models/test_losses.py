@@ -91,3 +91,45 @@ def test_info_nce_gradients_and_bad_input():
         info_nce(torch.randn(4, 3), torch.randn(3, 3))
     with pytest.raises(ValueError, match="temperature"):
         info_nce(torch.randn(4, 3), torch.randn(4, 3), 0.0)
+
+
+def test_softmax_loss_is_cross_entropy_over_the_catalogue_in_any_chunking():
+    from semrec.models.losses import softmax_loss
+
+    g = torch.Generator().manual_seed(0)
+    q = torch.randn(7, 4, generator=g, requires_grad=True)
+    v = torch.randn(5, 4, generator=g, requires_grad=True)
+    y = torch.tensor([0, 4, 2, 2, 1, 3, 0])
+    # by hand: -1/N Σ_n log softmax(q_n·V/τ)[y_n]
+    logits = q.detach() @ v.detach().T / 0.5
+    want = -torch.stack([torch.log_softmax(logits[n], 0)[y[n]] for n in range(7)]).mean()
+    whole = softmax_loss(q, v, y, temperature=0.5)
+    torch.testing.assert_close(whole, want)
+    whole.backward()
+    grads = q.grad.clone(), v.grad.clone()
+    q.grad = v.grad = None
+    chunked = softmax_loss(q, v, y, temperature=0.5, chunk=3)  # 3 + 3 + 1, recomputed in backward
+    torch.testing.assert_close(chunked, want)
+    chunked.backward()
+    torch.testing.assert_close(q.grad, grads[0])
+    torch.testing.assert_close(v.grad, grads[1])
+
+
+def test_sampled_softmax_corrects_by_log_q_and_masks_the_target_among_negatives():
+    from semrec.models.losses import sampled_softmax_loss
+
+    q = torch.tensor([[1.0, 0.0], [0.0, 2.0]])
+    v = torch.tensor([[1.0, 1.0], [2.0, 0.0], [0.0, 1.0]])
+    y = torch.tensor([0, 2])
+    neg = torch.tensor([1, 2])  # for the second query, item 2 is its own target: masked
+    log_q = torch.log(torch.tensor([0.5, 0.25, 0.25]))
+    got = sampled_softmax_loss(q, v, y, neg, log_q=log_q)
+    # query 0: s+ = 1 − log .5, negatives 2 − log .25 and 0 − log .25
+    s0 = torch.tensor([1 - log_q[0], 2 - log_q[1], 0 - log_q[2]])
+    # query 1: s+ = 2 − log .25, negative item 1: 0 − log .25 (item 2 masked)
+    s1 = torch.tensor([2 - log_q[2], 0 - log_q[1]])
+    want = -((s0[0] - torch.logsumexp(s0, 0)) + (s1[0] - torch.logsumexp(s1, 0))) / 2
+    torch.testing.assert_close(got, want)
+    # uniform sampling: no correction
+    plain = sampled_softmax_loss(q, v, y, neg)
+    assert plain.item() != pytest.approx(got.item())

@@ -7,8 +7,8 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch
 from semrec.models.lightgcn import propagate_layers
-from semrec.models.xsimgcl import XSimGCL, XSimGCLConfig, contrast_nodes, sign_aligned_noise
 from semrec.models.losses import info_nce
+from semrec.models.xsimgcl import XSimGCL, XSimGCLConfig, contrast_nodes, sign_aligned_noise
 
 
 @pytest.fixture

@@ -1,7 +1,7 @@
 import numpy as np
 import scipy.sparse as sp
 
-from semrec.train.sampler import NegativeSampler, ranking_batches, rating_batches
+from semrec.train.sampler import NegativeSampler, ranking_batches, rating_batches, user_batches
 
 
 def test_negatives_avoid_positives():
@@ -43,3 +43,21 @@ def test_rating_batches_carry_ratings():
         for a, b, c in zip(batch.users, batch.pos_items, batch.ratings)
     )
     assert got == [(0, 1, 5.0), (1, 2, 3.0), (2, 0, 1.0)]
+
+
+def test_items_without_training_interactions_are_never_negatives():
+    # items 3 and 4 are held out (a cold-items split): no training interaction at all
+    train = sp.csr_matrix(np.array([[1, 0, 0, 0, 0], [0, 1, 0, 0, 0], [1, 0, 1, 0, 0]], dtype=np.float32))
+    sampler = NegativeSampler(train, np.random.default_rng(0))
+    neg = sampler.sample(np.repeat(np.arange(3), 200), 3)
+    assert set(np.unique(neg)) <= {0, 1, 2}
+    assert not np.isin(neg, [3, 4]).any()
+
+
+def test_user_batches_cover_each_user_once_per_epoch_and_shard():
+    users = np.array([0, 2, 3, 5, 8])
+    seen = np.concatenate([b.users.numpy() for b in user_batches(users, 2, np.random.default_rng(0))])
+    assert sorted(seen) == users.tolist()
+    parts = [np.concatenate([b.users.numpy() for b in user_batches(users, 2, np.random.default_rng(1), (r, 2))])
+             for r in (0, 1)]
+    assert sorted(np.concatenate(parts)) == users.tolist()
