@@ -177,6 +177,7 @@ class Run:
     scorer: Scorer
     _seen: Any = field(default=None, repr=False)
     _train: Any = field(default=None, repr=False)
+    _seen_times: Any = field(default=None, repr=False)
 
     @property
     def text_encoder(self) -> dict[str, Any] | None:
@@ -214,6 +215,20 @@ class Run:
         if self._seen is None:
             self._seen = self.split.matrix("train+valid+test+support")
         return self._seen
+
+    def seen_times(self):
+        """:meth:`seen` with each interaction's time as its value (ones where the data
+        has no times): the ordered histories of models that read them in order."""
+        if self._seen_times is None:
+            self._seen_times = self.split.matrix("train+valid+test+support", "timestamps")
+        return self._seen_times
+
+    def history_of(self, user: int) -> np.ndarray:
+        """User ``user``'s known items, oldest first (internal indices)."""
+        m = self.seen_times()
+        lo, hi = m.indptr[user], m.indptr[user + 1]
+        cols, times = m.indices[lo:hi], m.data[lo:hi]
+        return cols[np.lexsort((cols, times))].astype(np.int64)
 
 
 def _require(path: Path, name: str) -> Path:

@@ -145,7 +145,9 @@ class HistoryScorer(EmbeddingScorer):
     the graph layers a new item's vector is propagated from.
     """
 
-    encoder: Callable[[np.ndarray, sp.csr_matrix, torch.Tensor], torch.Tensor] | None = None
+    #: ``(users (B,), history (B, n) CSR of times, item vectors (n, d), extra (B, d) | None) ->
+    #: (B, d)``; ``extra`` is added before normalising (a new user's profile)
+    encoder: Callable[..., torch.Tensor] | None = None
     item_layers: torch.Tensor | None = None
     ordered: ClassVar[bool] = True
 

@@ -381,15 +381,18 @@ class SemGraph(TrainableModel):
         return self._out(self.propagate(graph, h0)[1])
 
     # ------------------------------------------------------------------ users
-    def encode_users(self, tokens: torch.Tensor, valid: torch.Tensor, users: torch.Tensor) -> torch.Tensor:
+    def encode_users(self, tokens: torch.Tensor, valid: torch.Tensor, users: torch.Tensor,
+                     extra: torch.Tensor | None = None) -> torch.Tensor:
         """User vectors ``(B, d)`` from their histories: ``tokens`` ``(B, L, d)`` item
         vectors, left-padded (``valid`` ``(B, L)``), oldest first; ``users`` ``(B,)`` the
-        internal index of each (``-1``: a user the run has no ID or profile for)."""
+        internal index of each (``-1``: a user the run has no ID or profile for);
+        ``extra`` ``(B, d)`` is added before normalising (a new user's profile vector)."""
         if self.causal:
             u = self.tower.causal(tokens, valid)[:, -1]  # (B, d)
         else:
             u = self.tower.pooled(tokens, valid)
-        return self._out(u + self._user_extras(users, u))
+        u = u + self._user_extras(users, u)
+        return self._out(u if extra is None else u + extra)
 
     def _user_extras(self, users: torch.Tensor, like: torch.Tensor) -> torch.Tensor | float:
         """``e_u + MLP_u(t_u)`` ``(B, d)`` for known users, 0 for ``-1``."""
@@ -514,10 +517,12 @@ class SemGraph(TrainableModel):
         return self.token_dropout(x)
 
     def _encode_csr(self, users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor,
-                    rows_are_users: bool = True, train: bool = False, chunk: int = 1024) -> torch.Tensor:
-        """User vectors ``(B, d)`` of ``users`` from history rows (values: times). With
-        ``rows_are_users`` the rows are picked by the users' indices, else ``history`` has
-        exactly one row per user in order."""
+                    rows_are_users: bool = True, train: bool = False, chunk: int = 1024,
+                    extra: torch.Tensor | None = None) -> torch.Tensor:
+        """User vectors ``(B, d)`` of ``users`` from history rows (values: times) over the
+        item vectors ``items``. With ``rows_are_users`` the rows are picked by the users'
+        indices, else ``history`` has exactly one row per user in order. ``extra``: see
+        :meth:`encode_users`."""
         rows = history[users] if rows_are_users else history
         seqs = Sequences(rows)
         out = []
@@ -526,7 +531,8 @@ class SemGraph(TrainableModel):
             win = torch.as_tensor(seqs.window(part, self.config.max_len if self.causal else None),
                                   device=items.device)
             tokens = self._tokens(items, win) if train else _gather(items, win)
-            out.append(self.encode_users(tokens, win != PAD, torch.as_tensor(users[part], device=items.device)))
+            add = None if extra is None else extra[part[0] : part[-1] + 1].to(items.device)
+            out.append(self.encode_users(tokens, win != PAD, torch.as_tensor(users[part], device=items.device), add))
         if not out:
             return items.new_zeros(0, items.shape[1])
         return torch.cat(out)
@@ -564,12 +570,13 @@ class SemGraph(TrainableModel):
         history, for serving) defaults to zeros until :meth:`HistoryScorer.remember` fills it."""
         model = self
 
-        def encode(users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor) -> torch.Tensor:
+        def encode(users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor,
+                   extra: torch.Tensor | None = None) -> torch.Tensor:
             was = model.training
             model.eval()
             with torch.no_grad():
                 out = model._encode_csr(np.asarray(users, dtype=np.int64), history, items.to(item_emb.device),
-                                        rows_are_users=False)
+                                        rows_are_users=False, extra=extra)
             model.train(was)
             return out
 

@@ -2,25 +2,28 @@
 
 One rule per question, whatever the model:
 
-* **A user known only by a few items** is *folded in*: one LightGCN propagation step
-  from their items, ``u = sum_i V_i / sqrt(|N_u| d_i)``
-  (:meth:`~semrec.models.base.EmbeddingScorer.fold_in`). A trained user with new items
-  moves by the change that step makes, ``u' = u + f(N_u ∪ new) − f(N_u)``. Models that
-  score a history row directly (popularity, ItemKNN, the graph filter, ``semantic``)
+* **A user known only by a few items**: ``semgraph`` encodes users from their history,
+  so a new user is simply their items, in the order given, through the run's own user
+  tower (:class:`~semrec.models.base.HistoryScorer`), and a known user with new items is
+  their history by time followed by the new items. Other embedding models *fold in*:
+  one LightGCN propagation step from the items, ``u = sum_i V_i / sqrt(|N_u| d_i)``
+  (:meth:`~semrec.models.base.EmbeddingScorer.fold_in`), and a trained user with new
+  items moves by the change that step makes, ``u' = u + f(N_u ∪ new) − f(N_u)``. Models
+  that score a history row directly (popularity, ItemKNN, the graph filter, ``semantic``)
   simply receive the longer row.
 * **A user known only by a sentence** ("quiet sci-fi about time travel"): the run's
-  own text encoder embeds it; ``semgraph`` maps it through its trained item text adapter
-  ``z = MLP(t)`` into the space the items live in, ``semantic`` compares it with item
-  texts directly. A sentence and items together are summed at equal norm.
+  own text encoder embeds it; ``semgraph`` reads it as the newest item of the user's
+  history, the vector an item with that text would get
+  (:func:`~semrec.serve.similar.semgraph_text_vectors`); ``semantic`` compares it with
+  item texts directly, a sentence and items together summed at equal norm.
 * **A user known only by profile fields** (``age=25, occupation=engineer`` where the
   dataset has user text): the fields are rendered with the dataset's user template and
-  mapped by ``semgraph``'s user adapter; with no ID embedding that is the user's whole
-  layer 0, worth ``1/(L+1)`` of the layer mean, the folded-in items the rest.
-* **A new item known only by its text**: ``semgraph`` gives it what training gives a
-  cold item, ``h⁰ = z``, then ``L`` steps over its semantic neighbours ``S`` (the run's
-  ``k`` nearest items by text, cosine-weighted):
-  ``v ≈ (z + L · sum_j s_j V_j) / (L + 1)``, final neighbour embeddings standing in for
-  each layer's; ``semantic`` uses the text embedding itself.
+  mapped by ``semgraph``'s user text adapter, which is added to the tower's output as
+  for a known user's profile.
+* **A new item known only by its text**: ``semgraph`` gives it what training gives an
+  item without interactions: ``V⁰ = z``, then the graph steps over its semantic
+  neighbours (the run's ``k`` nearest items by text, cosine-weighted) and the saved item
+  layers; ``semantic`` uses the text embedding itself.
 * **Nothing at all**: training popularity.
 """
 from __future__ import annotations
@@ -35,16 +38,17 @@ import torch.nn.functional as F
 from semrec.artifacts.run import Run
 from semrec.data.readers.common import render_template, template_fields
 from semrec.errors import SemrecError
-from semrec.models.base import EmbeddingScorer
+from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
 from semrec.serve.recommend import format_items
-from semrec.serve.similar import encode_query
+from semrec.serve.similar import encode_query, semgraph_text_vectors
 
 
 def item_indices(run: Run, items: Sequence[str | int]) -> np.ndarray:
-    """Internal indices ``(n,)`` of external item ids; unknown ids are an error naming them."""
+    """Internal indices ``(n,)`` of external item ids, in the order given (an id given
+    twice counts where it last occurs); unknown ids are an error naming them."""
     idx = run.items.indices([str(i) for i in items])
     if (idx < 0).any():
         missing = [str(i) for i, j in zip(items, idx) if j < 0]
@@ -52,7 +56,16 @@ def item_indices(run: Run, items: Sequence[str | int]) -> np.ndarray:
             f"unknown item id(s): {', '.join(missing[:5])}{' ...' if len(missing) > 5 else ''} "
             f"(this run knows {len(run.items)} items, e.g. {', '.join(run.items.ids[:3])})"
         )
-    return np.unique(idx.astype(np.int64))
+    return last_occurrences(idx.astype(np.int64))
+
+
+def last_occurrences(seq: np.ndarray) -> np.ndarray:
+    """``seq`` with each value kept only where it last occurs, order otherwise kept."""
+    seq = np.asarray(seq, dtype=np.int64)
+    if not len(seq):
+        return seq
+    _, last = np.unique(seq[::-1], return_index=True)
+    return seq[np.sort(len(seq) - 1 - last)]
 
 
 def history_row(n_items: int, items: np.ndarray) -> sp.csr_matrix:
@@ -87,24 +100,45 @@ def render_profile(run: Run, fields: Mapping[str, str]) -> str:
     return text
 
 
-def _text_vector(run: Run, text: str) -> torch.Tensor:
-    """A sentence about what a user wants, in the space the run scores items in ``(d,)``."""
-    t = encode_query(run, text)  # (1, t)
-    if isinstance(run.model, SemGraph):
-        with torch.no_grad():
-            return run.model.item_proj(t.to(run.model.item_text.device))[0].float().cpu()
-    raise SemrecError(f"model '{run.model_name}' cannot map text to users; use semgraph or semantic")
-
-
-def _profile_vector(run: Run, fields: Mapping[str, str]) -> torch.Tensor:
-    """Layer-0 vector ``(d,)`` of a new user from profile fields (semgraph with user text)."""
+def _profile_text(run: Run, fields: Mapping[str, str]) -> torch.Tensor:
+    """The profile fields' text vector ``(1, t)`` (semgraph with user text)."""
     model = run.model
     if not isinstance(model, SemGraph) or model.user_text is None:
         raise SemrecError(f"model '{run.model_name}' of run {run.path} has no user text adapter; "
                           "profiles need semgraph trained on a dataset with user text")
-    t = encode_query(run, render_profile(run, fields))
-    with torch.no_grad():
-        return model.user_proj(t.to(model.user_text.device))[0].float().cpu()
+    return encode_query(run, render_profile(run, fields))
+
+
+def history_vector(
+    run: Run,
+    items: np.ndarray | Sequence[int] = (),
+    text: str | None = None,
+    user: int | None = None,
+    profile: Mapping[str, str] | None = None,
+) -> torch.Tensor | None:
+    """A semgraph user ``(d,)`` from an ordered history through the run's own user
+    tower: the known ``user``'s items by time, then ``items`` in the order given, then
+    the sentence ``text`` as the newest entry; ``profile`` fields join as a known user's
+    profile text does. ``None`` when there is nothing to go on."""
+    scorer = run.scorer
+    model = run.model
+    seq = list(last_occurrences(np.concatenate([
+        run.history_of(user) if user is not None else np.zeros(0, dtype=np.int64),
+        np.asarray(items, dtype=np.int64)])))
+    item_emb = scorer.item_emb.float().cpu()
+    if text is not None:
+        item_emb = torch.cat([item_emb, semgraph_text_vectors(run, encode_query(run, text))])
+        seq.append(scorer.n_items)
+    extra = None
+    if profile:
+        with torch.no_grad():
+            extra = model.profile_vector(_profile_text(run, profile).to(model.item_text.device)).float().cpu()
+    if not seq and extra is None and user is None:
+        return None
+    row = sp.csr_matrix((np.arange(1, len(seq) + 1, dtype=np.float64), np.asarray(seq, dtype=np.int64),
+                         np.array([0, len(seq)])), shape=(1, item_emb.shape[0]))
+    users = np.asarray([-1 if user is None else user], dtype=np.int64)
+    return scorer.encoder(users, row, item_emb, extra)[0].float().cpu()
 
 
 def _sum_at_equal_norm(a: torch.Tensor | None, b: torch.Tensor) -> torch.Tensor:
@@ -133,6 +167,13 @@ def user_vector(
     scorer = run.scorer
     if not isinstance(scorer, EmbeddingScorer):
         return None
+    if isinstance(scorer, HistoryScorer):
+        return history_vector(run, items, text, user, profile)
+    if profile:
+        _profile_text(run, profile)  # says why this run cannot read a profile
+    if text is not None:
+        encode_query(run, text)  # says why this run cannot read text
+        raise SemrecError(f"model '{run.model_name}' cannot map text to users; use semgraph or semantic")
     items = np.unique(np.asarray(items, dtype=np.int64))
     n = scorer.n_items
     trained = user is not None and (scorer.trained_users is None or bool(scorer.trained_users[user]))
@@ -147,12 +188,6 @@ def user_vector(
             vec = vec + f[0] - f[1]
     elif len(items):
         vec = scorer.fold_in(history_row(n, items))[0].float().cpu()
-    if profile:
-        layers = int(getattr(run.model, "layers", 0))
-        u0 = _profile_vector(run, profile)
-        vec = u0 / (layers + 1) if vec is None else (u0 + layers * vec) / (layers + 1)
-    if text is not None:
-        vec = _sum_at_equal_norm(vec, _text_vector(run, text))
     return vec
 
 
@@ -165,7 +200,7 @@ def anonymous_scores(
 ) -> torch.Tensor:
     """Scores ``(n_items,)`` of every item for a user described as in :func:`user_vector`,
     for any model; with nothing to go on, training popularity."""
-    items = np.unique(np.asarray(items, dtype=np.int64))
+    items = np.asarray(items, dtype=np.int64)
     if text is not None and not text.strip():
         raise SemrecError("the text is empty: describe what the user likes")
     if not len(items) and text is None and not profile and user is None:
@@ -200,24 +235,10 @@ def item_vector_from_text(run: Run, text: str) -> torch.Tensor:
     model = run.model
     if isinstance(model, SemanticModel):
         return F.normalize(encode_query(run, text)[0], dim=0)
-    if not isinstance(model, SemGraph) or not isinstance(run.scorer, EmbeddingScorer):
+    if not isinstance(model, SemGraph) or not isinstance(run.scorer, HistoryScorer):
         raise SemrecError(f"model '{run.model_name}' cannot embed a new item from text; "
                           "use semgraph or semantic")
-    t = encode_query(run, text)  # (1, t)
-    with torch.no_grad():
-        z = model.item_proj(t.to(model.item_text.device))[0].float().cpu()  # (d,)
-    k = int(run.text_config.knn)
-    if k < 1 or model.layers < 1:
-        return z
-    item_text = F.normalize(model.item_text.float().cpu(), dim=1)  # (n_items, t); zero rows stay 0
-    sims = item_text @ F.normalize(t.float().cpu(), dim=1)[0]  # (n_items,)
-    values, nbrs = torch.topk(sims, min(k, len(sims)))
-    keep = values > 0
-    if not bool(keep.any()):
-        return z
-    weights = values[keep] / values[keep].sum()
-    neighbours = weights @ run.scorer.item_emb.float().cpu()[nbrs[keep]]  # (d,)
-    return (z + model.layers * neighbours) / (model.layers + 1)
+    return semgraph_text_vectors(run, encode_query(run, text))[0]
 
 
 def recommend_anonymous(

@@ -97,7 +97,7 @@ class LiveUser:
     """One user's live state. Never mutated; replaced whole."""
 
     index: int | None  # the run's internal index; None for new or deleted users
-    items: np.ndarray  # sorted unique internal item indices from live events
+    items: np.ndarray  # internal item indices from live events, oldest first, each once (at its latest)
     vector: np.ndarray | None  # (d,) folded-in query vector (embedding models)
     top: TopCache | None = None  # one row: their top items under ``vector`` (exact index)
 
@@ -235,7 +235,9 @@ class LiveState:
         t0 = time.perf_counter()
         seen = self.run.seen()
         # the run's own scorer: histories span the run's items, whatever was added since
-        queries = self.run.scorer.user_vectors(np.arange(n_users), seen).float().cpu().numpy()
+        scorer = self.run.scorer
+        history = self.run.seen_times() if scorer.ordered else seen
+        queries = scorer.user_vectors(np.arange(n_users), history).float().cpu().numpy()
         top = TopCache.build(queries, cat.index.vectors, seen, config.cache_depth)
         self.cat = dataclasses.replace(cat, top=top)
         log.info("ranked the top %d of %d items for %d users in %.1fs", top.depth, cat.index.n_items,
@@ -334,7 +336,8 @@ class LiveState:
             by_user.setdefault(e.user, []).append(i)
         for user, new in by_user.items():
             old = self.users.get(user) or self._fresh_user(user)
-            items = np.union1d(old.items, np.asarray(new, dtype=np.int64))
+            # event order is kept: a model that reads histories in order sees the newest last
+            items = _coldstart().last_occurrences(np.concatenate([old.items, np.asarray(new, dtype=np.int64)]))
             entry = LiveUser(old.index, items, self._fold_in(cat, old.index, items))
             self.users[user] = self._with_top(cat, entry)
         self.event_tail.mark([e.id for e in batch if isinstance(e, StoredEvent)], time.monotonic())
@@ -381,7 +384,7 @@ class LiveState:
         u = entry.index
         if scorer.trained_users is None or bool(scorer.trained_users[u]):
             return self._user_vectors()[u]
-        history = self.run.seen()[[u]]
+        history = (self.run.seen_times() if scorer.ordered else self.run.seen())[[u]]
         return scorer.user_vectors(np.asarray([u]), history)[0].float().numpy()
 
     def _user_vectors(self) -> np.ndarray:

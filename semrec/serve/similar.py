@@ -8,17 +8,19 @@ Which vectors answer depends on what the run learned:
 * ``itemknn``: the learned item–item similarities.
 
 Free text is encoded by the run's own text encoder (checked by fingerprint) and
-compared with item text embeddings (``semantic``) or, for ``semgraph``, projected by
-its trained text adapter into the graph space first.
+compared with item text embeddings (``semantic``) or, for ``semgraph``, turned into the
+vector an item with that text would get (:func:`semgraph_text_vectors`) first.
 """
 from __future__ import annotations
 
+import numpy as np
+import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
 from semrec.artifacts.run import Run
 from semrec.errors import SemrecError
-from semrec.models.base import EmbeddingScorer
+from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.itemknn import ItemKNN
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
@@ -74,16 +76,40 @@ def encode_query(run: Run, text: str) -> torch.Tensor:
     return torch.as_tensor(encoder.encode([text]), dtype=torch.float32)  # (1, t)
 
 
+def semgraph_text_vectors(run: Run, texts: torch.Tensor) -> torch.Tensor:
+    """What items with these text vectors ``(m, t)`` would be in a semgraph run ``(m, d)``:
+    ``z = MLP(t)``, then the graph steps a trained item without interactions takes, over
+    its ``k`` nearest catalogue items by text (positive cosines, row-normalised; ``k`` the
+    run's ``[text] knn``) and the run's saved item layers."""
+    model, scorer = run.model, run.scorer
+    if not isinstance(model, SemGraph) or not isinstance(scorer, HistoryScorer):
+        raise SemrecError(f"model '{run.model_name}' cannot embed text as items; use semgraph or semantic")
+    t = texts.float().cpu()
+    neighbours = None
+    k = int(run.text_config.knn)
+    if k > 0 and model.layers > 0 and scorer.item_layers is not None:
+        catalogue = F.normalize(model.item_text.float().cpu(), dim=1)  # (n_items, t); zero rows stay 0
+        n_run = catalogue.shape[0]
+        sims = F.normalize(t, dim=1) @ catalogue.T  # (m, n_run)
+        values, nbrs = torch.topk(sims, min(k, n_run), dim=1)
+        values = values.clamp_min(0)
+        total = values.sum(1, keepdim=True)
+        weights = torch.where(total > 0, values / total.clamp_min(1e-12), torch.zeros_like(values))
+        rows = np.repeat(np.arange(len(t)), nbrs.shape[1])
+        neighbours = sp.csr_matrix((weights.numpy().ravel(), (rows, nbrs.numpy().ravel())), shape=(len(t), n_run))
+    with torch.no_grad():
+        layers = None if scorer.item_layers is None else scorer.item_layers[:, : model.n_items]
+        return model.item_from_text(t, neighbours, layers).float().cpu()
+
+
 def text_query_scores(run: Run, text: str) -> torch.Tensor:
     """Scores ``(1, n_items)`` of every item against a free-text query."""
     t = encode_query(run, text)  # (1, t)
     if isinstance(run.model, SemanticModel):
         return run.model.score_text(t).float().cpu()  # (1, n_items)
-    if isinstance(run.model, SemGraph) and isinstance(run.scorer, EmbeddingScorer):
-        with torch.no_grad():
-            z = run.model.item_proj(t.to(run.model.item_text.device))  # (1, d)
-        items = F.normalize(run.scorer.item_emb.float(), dim=1)
-        return F.normalize(z, dim=1).cpu() @ items.T.cpu()  # (1, n_items)
+    if isinstance(run.model, SemGraph) and isinstance(run.scorer, HistoryScorer):
+        items = F.normalize(run.scorer.item_emb.float(), dim=1).cpu()
+        return F.normalize(semgraph_text_vectors(run, t), dim=1) @ items.T  # (1, n_items)
     raise SemrecError(f"model '{run.model_name}' cannot answer free-text queries")
 
 
