@@ -10,19 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
-from semrec.models.losses import bpr_loss
 from semrec.models.mf import (
     batch_l2,
-    bpr_scores,
     check_non_negative,
     check_positive,
     init_embedding,
+    ranking_loss,
+    scored,
 )
 from semrec.tune.space import GRAPH, Param
 
@@ -100,67 +101,67 @@ def propagate(
 
 @dataclass(frozen=True)
 class LightGCNConfig:
-    """Hyper-parameters of :class:`LightGCN`; field names are its keyword arguments.
+    """Hyper-parameters of :class:`LightGCN`, the one place they are declared.
 
     Args:
         dim: embedding size ``d``; default 64.
         layers: propagation steps ``L``; default 3.
-        reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-3.
-            Tuned on ml-100k ``given:u1`` validation (lr 5e-3): 1e-3 peaked at valid
-            NDCG@20 0.2620 (epoch 160) against 0.2555 (epoch 75, then overfitting) for
-            the paper's 1e-4.
+        reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-3
+            (see BENCHMARKS.md, ml-100k).
+        loss: ``bpr`` (default) or ``softmax`` (:func:`~semrec.models.mf.ranking_loss`).
+        temperature: ``τ`` of the softmax over cosine scores; default 0.1.
     """
 
     dim: int = 64
     layers: int = 3
     reg: float = 1e-3
+    loss: Literal["bpr", "softmax"] = "bpr"
+    temperature: float = 0.1
 
     def __post_init__(self) -> None:
         check_positive("model.dim", self.dim, error=ConfigError)
         check_non_negative("model.layers", self.layers, error=ConfigError)
         check_non_negative("model.reg", self.reg, error=ConfigError)
-
+        check_positive("model.temperature", self.temperature, error=ConfigError)
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
 SEARCH_SPACE: dict[str, Param] = dict(GRAPH)
 
 class LightGCN(TrainableModel):
-    """LightGCN with BPR.
+    """LightGCN with BPR or a sampled softmax.
 
     ``loss = BPR(U_u·V_i, U_u·V_j) + reg · Σ(||e⁰_u||² + ||e⁰_i||² + ||e⁰_j||²)/(2B)``,
-    the penalty on the layer-0 ("ego") embeddings of the batch, as in the paper.
+    the penalty on the layer-0 ("ego") embeddings of the batch, as in the paper (the
+    softmax replaces the first term, see :func:`~semrec.models.mf.ranking_loss`).
 
     Args:
         n_users: number of users.
         n_items: number of items.
-        dim: embedding size; default 64.
-        layers: propagation steps ``L``; default 3.
-        reg: weight of the L2 penalty; default 1e-3.
+        hyper: the fields of :class:`LightGCNConfig`.
     """
 
-    def __init__(
-        self, n_users: int, n_items: int, dim: int = 64, layers: int = 3, reg: float = 1e-3
-    ) -> None:
+    def __init__(self, n_users: int, n_items: int, **hyper) -> None:
         super().__init__()
         check_positive("n_users", n_users)
         check_positive("n_items", n_items)
-        check_positive("dim", dim)
-        check_non_negative("layers", layers)
-        check_non_negative("reg", reg)
-        self.n_users, self.n_items, self.dim = n_users, n_items, dim
-        self.layers, self.reg = layers, reg
-        self.user_emb = init_embedding(n_users, dim)
-        self.item_emb = init_embedding(n_items, dim)
+        self.config = cfg = LightGCNConfig(**hyper)
+        self.n_users, self.n_items, self.dim = n_users, n_items, cfg.dim
+        self.layers, self.reg = cfg.layers, cfg.reg
+        self.user_emb = init_embedding(n_users, cfg.dim)
+        self.item_emb = init_embedding(n_items, cfg.dim)
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        """Layer-mean embeddings ``(n_users, d)``, ``(n_items, d)``."""
-        return propagate(graph, self.user_emb.weight, self.item_emb.weight, self.layers)
+        """Layer-mean embeddings ``(n_users, d)``, ``(n_items, d)`` (unit rows when
+        trained with the softmax)."""
+        users, items = propagate(graph, self.user_emb.weight, self.item_emb.weight, self.layers)
+        return scored(users, items, self.config.loss)
 
     def loss(self, batch: Batch, graph: InteractionGraph) -> dict[str, torch.Tensor]:
-        """``bpr + reg · l2``; keys ``loss``, ``bpr``, ``l2`` (the unweighted penalty)."""
-        users, items = self(graph)  # (n_users, d), (n_items, d)
-        pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
-        bpr = bpr_loss(pos, neg)
+        """``ranking loss + reg · l2``; keys ``loss``, the objective's name, ``l2`` (the
+        unweighted penalty)."""
+        cfg = self.config
+        users, items = propagate(graph, self.user_emb.weight, self.item_emb.weight, self.layers)
+        sup = ranking_loss(users, items, batch, cfg.loss, cfg.temperature)
         l2 = batch_l2(self.user_emb.weight, self.item_emb.weight, batch)  # ego embeddings
-        return {"loss": bpr + self.reg * l2, "bpr": bpr.detach(), "l2": l2.detach()}
+        return {"loss": sup + self.reg * l2, cfg.loss: sup.detach(), "l2": l2.detach()}

@@ -1,18 +1,20 @@
-"""Matrix factorisation trained with BPR (Rendle et al. 2009).
+"""Matrix factorisation trained with BPR (Rendle et al. 2009) or a sampled softmax.
 
 ``s(u, i) = <e_u, e_i>`` with free embeddings ``e_u``, ``e_i``; the graph is not used.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
-from semrec.models.losses import bpr_loss, l2_penalty
+from semrec.models.losses import bpr_loss, l2_penalty, sampled_softmax_loss
 from semrec.tune.space import EMBEDDING, Param
 
 #: Standard deviation of the normal initialisation of every embedding table, as in
@@ -22,21 +24,25 @@ INIT_STD = 0.1
 
 @dataclass(frozen=True)
 class MFConfig:
-    """Hyper-parameters of :class:`MF`; field names are :class:`MF`'s keyword arguments.
+    """Hyper-parameters of :class:`MF`, the one place they are declared.
 
     Args:
         dim: embedding size ``d``; default 64.
         reg: weight of :func:`~semrec.models.losses.l2_penalty` on the batch's
             embeddings; default 1e-4.
+        loss: ``bpr`` (default) or ``softmax`` (see :func:`ranking_loss`).
+        temperature: ``τ`` of the softmax over cosine scores; default 0.1.
     """
 
     dim: int = 64
     reg: float = 1e-4
+    loss: Literal["bpr", "softmax"] = "bpr"
+    temperature: float = 0.1
 
     def __post_init__(self) -> None:
         check_positive("model.dim", self.dim, error=ConfigError)
         check_non_negative("model.reg", self.reg, error=ConfigError)
-
+        check_positive("model.temperature", self.temperature, error=ConfigError)
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
@@ -97,35 +103,65 @@ def bpr_scores(
     return pos, negs
 
 
+def ranking_loss(
+    user_emb: torch.Tensor, item_emb: torch.Tensor, batch: Batch, loss: str, temperature: float
+) -> torch.Tensor:
+    """The ranking objective of a (users, positives, negatives) batch.
+
+    * ``bpr``: :func:`~semrec.models.losses.bpr_loss` of the inner products against each
+      row's own negatives;
+    * ``softmax``: :func:`~semrec.models.losses.sampled_softmax_loss` of the cosine
+      scores over temperature ``τ``, every row's positive against all the batch's
+      negatives (uniform draws shared by the batch, so no log-q correction).
+
+    Args:
+        user_emb: ``(n_users, d)``; item_emb: ``(n_items, d)``.
+        batch: users ``(B,)``, pos_items ``(B,)``, neg_items ``(B, n_neg)``.
+        loss: ``bpr`` or ``softmax``; temperature: ``τ`` of the softmax.
+    """
+    if loss == "bpr":
+        pos, neg = bpr_scores(user_emb, item_emb, batch)  # (B,), (B, n_neg)
+        return bpr_loss(pos, neg)
+    pool = torch.unique(neg_items_2d(batch))  # (M,) shared negatives
+    q = F.normalize(user_emb[batch.users], dim=-1)  # (B, d)
+    return sampled_softmax_loss(q, F.normalize(item_emb, dim=-1), batch.pos_items, pool, temperature=temperature)
+
+
+def scored(users: torch.Tensor, items: torch.Tensor, loss: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The embeddings that score what ``loss`` trained: unit vectors for the cosine
+    softmax, as they are for ``bpr``."""
+    if loss == "softmax":
+        return F.normalize(users, dim=-1), F.normalize(items, dim=-1)
+    return users, items
+
+
 class MF(TrainableModel):
-    """BPR matrix factorisation.
+    """Matrix factorisation, ``s(u, i) = <e_u, e_i>``, trained with BPR or a softmax.
 
     Args:
         n_users: number of users.
         n_items: number of items.
-        dim: embedding size; default 64.
-        reg: weight of the L2 penalty ``Σ||e||²/(2B)`` on the user, positive and
-            negative embeddings of a batch; default 1e-4.
+        hyper: the fields of :class:`MFConfig`.
     """
 
-    def __init__(self, n_users: int, n_items: int, dim: int = 64, reg: float = 1e-4) -> None:
+    def __init__(self, n_users: int, n_items: int, **hyper) -> None:
         super().__init__()
         check_positive("n_users", n_users)
         check_positive("n_items", n_items)
-        check_positive("dim", dim)
-        check_non_negative("reg", reg)
-        self.n_users, self.n_items, self.dim, self.reg = n_users, n_items, dim, reg
-        self.user_emb = init_embedding(n_users, dim)
-        self.item_emb = init_embedding(n_items, dim)
+        self.config = cfg = MFConfig(**hyper)
+        self.n_users, self.n_items, self.dim, self.reg = n_users, n_items, cfg.dim, cfg.reg
+        self.user_emb = init_embedding(n_users, cfg.dim)
+        self.item_emb = init_embedding(n_items, cfg.dim)
 
     def forward(self, graph: InteractionGraph | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        """The embedding tables ``(n_users, d)``, ``(n_items, d)``; ``graph`` is ignored."""
-        return self.user_emb.weight, self.item_emb.weight
+        """The embedding tables ``(n_users, d)``, ``(n_items, d)`` (unit rows when trained
+        with the softmax); ``graph`` is ignored."""
+        return scored(self.user_emb.weight, self.item_emb.weight, self.config.loss)
 
     def loss(self, batch: Batch, graph: InteractionGraph | None = None) -> dict[str, torch.Tensor]:
-        """``bpr + reg · l2``; keys ``loss``, ``bpr``, ``l2`` (the unweighted penalty)."""
-        users, items = self(graph)
-        pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
-        bpr = bpr_loss(pos, neg)
-        l2 = batch_l2(users, items, batch)
-        return {"loss": bpr + self.reg * l2, "bpr": bpr.detach(), "l2": l2.detach()}
+        """``ranking loss + reg · l2``; keys ``loss``, the objective's name, ``l2`` (the
+        unweighted penalty)."""
+        cfg = self.config
+        sup = ranking_loss(self.user_emb.weight, self.item_emb.weight, batch, cfg.loss, cfg.temperature)
+        l2 = batch_l2(self.user_emb.weight, self.item_emb.weight, batch)
+        return {"loss": sup + self.reg * l2, cfg.loss: sup.detach(), "l2": l2.detach()}

@@ -39,6 +39,7 @@ layer-0 embeddings of the batch. With ``self.training`` false there is no noise.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 import torch.nn.functional as F
@@ -47,13 +48,14 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.lightgcn import propagate_layers
-from semrec.models.losses import bpr_loss, info_nce
+from semrec.models.losses import info_nce
 from semrec.models.mf import (
     batch_l2,
-    bpr_scores,
     check_non_negative,
     check_positive,
     init_embedding,
+    ranking_loss,
+    scored,
 )
 from semrec.tune.space import GRAPH, Float, Param
 
@@ -96,14 +98,14 @@ def contrast_nodes(ids: torch.Tensor, cap: int) -> torch.Tensor:
 
 @dataclass(frozen=True)
 class XSimGCLConfig:
-    """Hyper-parameters of :class:`XSimGCL`; field names are its keyword arguments.
+    """Hyper-parameters of :class:`XSimGCL`, the one place they are declared.
 
     Args:
         dim: embedding size ``d``; default 64.
         layers: propagation steps ``L >= 1``; default 3.
         reg: weight of the L2 penalty on the batch's layer-0 embeddings; default 1e-4.
         eps: norm of the per-layer noise; default 0.2.
-        temperature: InfoNCE temperature ``τ``; default 0.2.
+        ssl_temperature: InfoNCE temperature; default 0.2.
         ssl_weight: ``λ``, weight of the contrastive loss; default 0.02 (see the module
             doc for why not 0.2).
         cl_layer: which layer (1-based, ``<= layers``) is contrasted with the final
@@ -111,43 +113,42 @@ class XSimGCLConfig:
         ssl_nodes: the contrastive loss uses at most this many of a batch's unique
             users (and as many unique items), drawn at random (:func:`contrast_nodes`);
             default 2048, every node of a batch of 2048.
+        loss: ``bpr`` (default) or ``softmax`` (:func:`~semrec.models.mf.ranking_loss`).
+        temperature: ``τ`` of the softmax over cosine scores; default 0.1.
     """
 
     dim: int = 64
     layers: int = 3
     reg: float = 1e-4
     eps: float = 0.2
-    temperature: float = 0.2
+    ssl_temperature: float = 0.2
     ssl_weight: float = 0.02
     cl_layer: int = 1
     ssl_nodes: int = 2048
+    loss: Literal["bpr", "softmax"] = "bpr"
+    temperature: float = 0.1
 
     def __post_init__(self) -> None:
-        _check(self.dim, self.layers, self.reg, self.eps, self.temperature, self.ssl_weight,
-               self.cl_layer, self.ssl_nodes, prefix="model.", error=ConfigError)
-
+        p, e = "model.", ConfigError
+        check_positive(p + "dim", self.dim, e)
+        check_positive(p + "layers", self.layers, e)
+        check_non_negative(p + "reg", self.reg, e)
+        check_non_negative(p + "eps", self.eps, e)
+        check_positive(p + "ssl_temperature", self.ssl_temperature, e)
+        check_non_negative(p + "ssl_weight", self.ssl_weight, e)
+        check_positive(p + "ssl_nodes", self.ssl_nodes, e)
+        check_positive(p + "temperature", self.temperature, e)
+        if not 1 <= self.cl_layer <= self.layers:
+            raise e(f"{p}cl_layer: expected an int in 1..layers={self.layers}, got {self.cl_layer!r}")
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
 SEARCH_SPACE: dict[str, Param] = {
     **GRAPH,
     "model.eps": Float(0.05, 0.5),
-    "model.temperature": Float(0.1, 0.5),
+    "model.ssl_temperature": Float(0.1, 0.5),
     "model.ssl_weight": Float(0.01, 1.0, log=True),
 }
-
-def _check(dim: int, layers: int, reg: float, eps: float, temperature: float, ssl_weight: float,
-           cl_layer: int, ssl_nodes: int, prefix: str = "", error: type[Exception] = ValueError) -> None:
-    check_positive(prefix + "dim", dim, error)
-    check_positive(prefix + "layers", layers, error)
-    check_non_negative(prefix + "reg", reg, error)
-    check_non_negative(prefix + "eps", eps, error)
-    check_positive(prefix + "temperature", temperature, error)
-    check_non_negative(prefix + "ssl_weight", ssl_weight, error)
-    check_positive(prefix + "ssl_nodes", ssl_nodes, error)
-    if not 1 <= cl_layer <= layers:
-        raise error(f"{prefix}cl_layer: expected an int in 1..layers={layers}, got {cl_layer!r}")
-
 
 class XSimGCL(TrainableModel):
     """XSimGCL: LightGCN + sign-aligned noise + cross-layer InfoNCE (see module doc).
@@ -155,40 +156,19 @@ class XSimGCL(TrainableModel):
     Args:
         n_users: number of users.
         n_items: number of items.
-        dim: embedding size; default 64.
-        layers: propagation steps ``L >= 1``; default 3.
-        reg: weight of the L2 penalty on layer-0 embeddings; default 1e-4.
-        eps: L2 norm of the noise added to each node at each layer; default 0.2.
-        temperature: InfoNCE temperature; default 0.2.
-        ssl_weight: ``λ``, weight of the InfoNCE term; default 0.02.
-        cl_layer: the layer contrasted with the final embeddings, in ``1..layers``;
-            default 1.
-        ssl_nodes: at most this many unique users and items per batch in the
-            contrastive loss; default 2048.
+        hyper: the fields of :class:`XSimGCLConfig`.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        dim: int = 64,
-        layers: int = 3,
-        reg: float = 1e-4,
-        eps: float = 0.2,
-        temperature: float = 0.2,
-        ssl_weight: float = 0.02,
-        cl_layer: int = 1,
-        ssl_nodes: int = 2048,
-    ) -> None:
+    def __init__(self, n_users: int, n_items: int, **hyper) -> None:
         super().__init__()
         check_positive("n_users", n_users)
         check_positive("n_items", n_items)
-        _check(dim, layers, reg, eps, temperature, ssl_weight, cl_layer, ssl_nodes)
-        self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, dim, layers
-        self.reg, self.eps, self.temperature = reg, eps, temperature
-        self.ssl_weight, self.cl_layer, self.ssl_nodes = ssl_weight, cl_layer, ssl_nodes
-        self.user_emb = init_embedding(n_users, dim)
-        self.item_emb = init_embedding(n_items, dim)
+        self.config = cfg = XSimGCLConfig(**hyper)
+        self.n_users, self.n_items, self.dim, self.layers = n_users, n_items, cfg.dim, cfg.layers
+        self.reg, self.eps, self.temperature = cfg.reg, cfg.eps, cfg.ssl_temperature
+        self.ssl_weight, self.cl_layer, self.ssl_nodes = cfg.ssl_weight, cfg.cl_layer, cfg.ssl_nodes
+        self.user_emb = init_embedding(n_users, cfg.dim)
+        self.item_emb = init_embedding(n_items, cfg.dim)
 
     def views(
         self, graph: InteractionGraph
@@ -205,21 +185,22 @@ class XSimGCL(TrainableModel):
         return users, items, us[self.cl_layer], vs[self.cl_layer]
 
     def forward(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
-        """Final embeddings ``(n_users, d)``, ``(n_items, d)``; noisy only in training."""
+        """Final embeddings ``(n_users, d)``, ``(n_items, d)`` (unit rows when trained with
+        the softmax); noisy only in training."""
         users, items, _, _ = self.views(graph)
-        return users, items
+        return scored(users, items, self.config.loss)
 
     def loss(self, batch: Batch, graph: InteractionGraph) -> dict[str, torch.Tensor]:
-        """``bpr + reg · l2 + ssl_weight · ssl``; keys ``loss``, ``bpr``, ``l2``, ``ssl``
-        (``l2`` and ``ssl`` unweighted)."""
+        """``ranking loss + reg · l2 + ssl_weight · ssl``; keys ``loss``, the objective's
+        name, ``l2``, ``ssl`` (``l2`` and ``ssl`` unweighted)."""
+        cfg = self.config
         users, items, users_cl, items_cl = self.views(graph)
-        pos, neg = bpr_scores(users, items, batch)  # (B,), (B, n_neg)
-        bpr = bpr_loss(pos, neg)
+        sup = ranking_loss(users, items, batch, cfg.loss, cfg.temperature)
         l2 = batch_l2(self.user_emb.weight, self.item_emb.weight, batch)  # ego embeddings
         u = contrast_nodes(batch.users, self.ssl_nodes)  # (B_u,)
         i = contrast_nodes(batch.pos_items, self.ssl_nodes)  # (B_i,)
         ssl = info_nce(users[u], users_cl[u], self.temperature) + info_nce(
             items[i], items_cl[i], self.temperature
         )
-        loss = bpr + self.reg * l2 + self.ssl_weight * ssl
-        return {"loss": loss, "bpr": bpr.detach(), "l2": l2.detach(), "ssl": ssl.detach()}
+        loss = sup + self.reg * l2 + self.ssl_weight * ssl
+        return {"loss": loss, cfg.loss: sup.detach(), "l2": l2.detach(), "ssl": ssl.detach()}

@@ -133,7 +133,7 @@ def test_config_defaults_build_the_model_and_bad_values_are_rejected():
     assert model.user_emb.weight.shape == (3, 64) and model.layers == 3
     with pytest.raises(ConfigError, match="layers"):
         LightGCNConfig(layers=-1)
-    with pytest.raises(ValueError, match="dim"):
+    with pytest.raises(ConfigError, match="dim"):
         LightGCN(3, 4, dim=0)
     with pytest.raises(ValueError, match="neg_items"):
         model.loss(Batch(torch.tensor([0]), torch.tensor([1])), InteractionGraph(sp.csr_matrix((3, 4))))

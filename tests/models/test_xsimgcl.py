@@ -83,7 +83,7 @@ def test_noise_is_added_at_every_layer(graph):
 def test_contrastive_term_pairs_each_unique_node_with_itself(graph):
     torch.manual_seed(0)
     model = XSimGCL(graph.n_users, graph.n_items, dim=8, layers=2, cl_layer=1, reg=0.01,
-                    temperature=0.5, ssl_weight=0.3).eval()
+                    ssl_temperature=0.5, ssl_weight=0.3).eval()
     batch = Batch(torch.tensor([3, 0, 3, 7]), torch.tensor([4, 1, 5, 8]), torch.tensor([[9], [10], [2], [0]]))
     out = model.loss(batch, graph)
     u, v, u_cl, v_cl = model.views(graph)
@@ -129,14 +129,14 @@ def test_state_dict_round_trip(graph):
 
 def test_config_defaults_and_validation():
     cfg = XSimGCLConfig()
-    assert (cfg.dim, cfg.layers, cfg.reg, cfg.eps, cfg.temperature, cfg.ssl_weight, cfg.cl_layer,
+    assert (cfg.dim, cfg.layers, cfg.reg, cfg.eps, cfg.ssl_temperature, cfg.ssl_weight, cfg.cl_layer,
             cfg.ssl_nodes) == (64, 3, 1e-4, 0.2, 0.2, 0.02, 1, 2048)
     assert XSimGCL(3, 4, **vars(cfg)).cl_layer == 1
     with pytest.raises(ConfigError, match="cl_layer"):
         XSimGCLConfig(layers=2, cl_layer=3)
     with pytest.raises(ConfigError, match="temperature"):
-        XSimGCLConfig(temperature=0.0)
-    with pytest.raises(ValueError, match="cl_layer"):
+        XSimGCLConfig(ssl_temperature=0.0)
+    with pytest.raises(ConfigError, match="cl_layer"):
         XSimGCL(3, 4, cl_layer=0)
     with pytest.raises(ConfigError, match="ssl_nodes"):
         XSimGCLConfig(ssl_nodes=0)
