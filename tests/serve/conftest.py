@@ -98,15 +98,16 @@ class LiveServer:
 
 @pytest.fixture
 def serve():
-    """``serve(run_dir, store_url=None, token=None, fast_reads=True) -> LiveServer`` over real HTTP."""
+    """``serve(run_dir, store_url=None, token=None, fast_reads=True, open_writes=False,
+    runs_root=None) -> LiveServer`` over real HTTP."""
     from semrec.serve.api import create_app
     from semrec.serve.live import Service
 
     started = []
 
-    def start(run_dir, store_url=None, token=None, fast_reads=True):
-        service = Service(run_dir, store_url)
-        server = LiveServer(create_app(service, token, fast_reads))
+    def start(run_dir, store_url=None, token=None, fast_reads=True, open_writes=False, runs_root=None):
+        service = Service(run_dir, store_url, runs_root=runs_root)
+        server = LiveServer(create_app(service, token, fast_reads, open_writes=open_writes))
         server.service = service
         started.append(server)
         return server
