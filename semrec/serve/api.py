@@ -44,8 +44,18 @@ from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
 from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semrec import __version__
 from semrec.errors import SemrecError
@@ -61,9 +71,14 @@ MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z in Unix seconds
 MAX_RATING = 1e9  # ratings are on a small scale; this only keeps them finite in float32
 
 
+MAX_INT_ID = 10**18  # JSON integers accepted as ids, up to this size either way
+
+
 def _as_id(value: Any) -> Any:
     # external ids are strings; JSON integers name the same ids ("42" == 42)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, float) and value.is_integer():  # 42.0 is the integer 42 to JSON Schema
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT_ID:
         return str(value)
     return value
 
@@ -83,7 +98,12 @@ def _storable(value: str | None) -> str | None:
 
 
 Text = Annotated[str, AfterValidator(_storable)]
-Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=MAX_ID), AfterValidator(_storable)]
+#: An external id: a string, or a JSON integer read as one (what the schema says too).
+Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=MAX_ID), AfterValidator(_storable),
+               WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID},
+                                         {"type": "integer", "minimum": -MAX_INT_ID, "maximum": MAX_INT_ID}]})]
+#: Text that must say something: at least one character that is not white space.
+Said = Annotated[str, AfterValidator(_storable), Field(pattern=r"\S")]
 
 
 class _Strict(BaseModel):
@@ -124,7 +144,7 @@ class EventsOut(BaseModel):
 
 class ItemIn(_Strict):
     item: Id
-    text: Text = Field(min_length=1, max_length=MAX_TEXT)
+    text: Said = Field(min_length=1, max_length=MAX_TEXT)
     title: Text | None = Field(None, max_length=MAX_TEXT)
 
 
@@ -137,7 +157,7 @@ class AnonymousIn(_Strict):
     """Someone the run does not know, described by items they liked and/or a sentence."""
 
     items: list[Id] = Field(default_factory=list, max_length=MAX_CANDIDATES)
-    text: Text | None = Field(None, max_length=MAX_TEXT)
+    text: Said | None = Field(None, max_length=MAX_TEXT)
     k: int = Field(10, ge=1, le=MAX_K)
     candidates: list[Id] | None = Field(None, max_length=MAX_CANDIDATES)
     category: str | None = Field(None, max_length=MAX_ID, description="COLUMN:VALUE, e.g. genres:Comedy")
@@ -337,7 +357,9 @@ async def _send_json(send, status: int, content: Any) -> None:
 
 
 def _field(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path") and not str(p).startswith("function-")]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where the field was, not its name (a query parameter may be called "query")
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
     # the tag a discriminated union adds ("one"/"batch") is not a field the client wrote
     parts = [p for p in parts if p not in ("one", "batch")]
     return ".".join(parts) or "body"
@@ -385,6 +407,14 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
                                                           f"application/json', got Content-Type '{kind}'"})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return JSONResponse({"detail": detail, "errors": errors[:50]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_exception(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers 400 for a body it cannot decode at all (not UTF-8): a 422 like any bad body
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return JSONResponse({"detail": "body: not JSON (expected a UTF-8 JSON document sent with "
+                                           "'Content-Type: application/json')"}, status_code=422)
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(_HTTPError)
     async def http_error(_request: Request, exc: _HTTPError) -> JSONResponse:
@@ -496,7 +526,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         dropping requests. The run must be of the served dataset."""
         return service.swap(body.run)
 
-    @app.get("/users", response_model=Users)
+    @app.get("/users", response_model=Users, responses=_errors())
     def users(
         query: Annotated[str, Query(max_length=MAX_ID, description="part of a user id")] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_K)] = 20,
@@ -504,7 +534,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         """Users whose id contains ``query`` (ids starting with it first), for the web page."""
         return {"users": search_users(service.state, query, limit)}
 
-    @app.get("/history", response_model=History)
+    @app.get("/history", response_model=History, responses=_errors())
     def history(
         user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         limit: Annotated[int, Query(ge=1, le=MAX_K)] = 50,
