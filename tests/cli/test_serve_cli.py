@@ -14,7 +14,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from semrec.serve.store import EventStore, default_url
+from semrec.serve.live import Service
+from semrec.serve.store import Event, EventStore, default_url
 
 SEMREC = [sys.executable, "-m", "semrec"]
 SPLIT = "random:0.8/0.1/0.1"
@@ -78,33 +79,39 @@ def stored_keys(run_dir: Path) -> set[str]:
         store.close()
 
 
-def test_train_out_refuses_a_served_folder_and_a_kill_loses_nothing(run_dir, tastes):
+def post_events(run_dir: Path, keys: list[str]) -> set[str]:
+    """Events acknowledged by a service on ``run_dir`` (in this process), then stopped."""
+    service = Service(run_dir, poll=0)
+    try:
+        service.post_events([Event(f"w{j % 3}", f"s{j % 18}", key=k) for j, k in enumerate(keys)])
+    finally:
+        service.close()
+    return set(keys)
+
+
+def test_train_out_refuses_a_served_folder_and_a_kill_loses_nothing(run_dir, tastes, run_cli):
     """Training onto the folder a server used replaced it, events.sqlite included: after a
     restart all acknowledged events were gone."""
     server = Server(run_dir)
+    train = ["train", "--data", str(tastes), "--model", "mf", "--split", SPLIT, *QUICK, "--out", str(run_dir)]
     try:
         acknowledged = [f"k{j}" for j in range(30) if server.post({"user": f"w{j % 4}", "item": f"s{j % 18}",
                                                                    "key": f"k{j}"})]
-        again = semrec("train", "--data", tastes, "--model", "mf", "--split", SPLIT, *QUICK, "--out", run_dir)
-        assert again.returncode == 2 and "already holds a run with an event store" in again.stderr
-        forced = semrec("train", "--data", tastes, "--model", "mf", "--split", SPLIT, *QUICK, "--out", run_dir, "--overwrite")
-        assert forced.returncode == 2 and "is being served" in forced.stderr
-        assert "Traceback" not in again.stderr + forced.stderr
+        code, _, err = run_cli(*train)
+        assert code == 2 and "already holds a run with an event store" in err
+        code, _, err = run_cli(*train, "--overwrite")
+        assert code == 2 and "is being served" in err
         acknowledged += [f"m{j}" for j in range(10) if server.post({"user": "w9", "item": f"r{j}", "key": f"m{j}"})]
     finally:
         server.kill()
     assert len(acknowledged) == 40 and stored_keys(run_dir) == set(acknowledged)  # what a restart replays
 
 
-def test_a_killed_train_out_leaves_the_old_run_and_its_events(run_dir, tastes):
-    server = Server(run_dir)
-    try:
-        acknowledged = [f"k{j}" for j in range(15) if server.post({"user": "w1", "item": f"s{j}", "key": f"k{j}"})]
-    finally:
-        server.kill()  # a stopped server's folder, with a WAL not yet checkpointed
-    trainer = subprocess.Popen([*SEMREC, "train", "--data", tastes, "--model", "mf", "--split", SPLIT, "--set", "epochs=100000",
-                                "--set", "patience=100000", "--set", "dim=8", "--set", "tensorboard=false",
-                                "--quiet", "--out", run_dir, "--overwrite"],
+def test_a_killed_train_out_leaves_the_old_run_and_its_events(run_dir, tastes, run_cli):
+    acknowledged = post_events(run_dir, [f"k{j}" for j in range(15)])
+    trainer = subprocess.Popen([*SEMREC, "train", "--data", tastes, "--model", "mf", "--split", SPLIT,
+                                "--set", "epochs=100000", "--set", "patience=100000", "--set", "dim=8",
+                                "--set", "tensorboard=false", "--quiet", "--out", run_dir, "--overwrite"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
     while not any(p.joinpath("log.jsonl").is_file() for p in run_dir.parent.glob(".mf.partial-*")):
@@ -112,30 +119,27 @@ def test_a_killed_train_out_leaves_the_old_run_and_its_events(run_dir, tastes):
         time.sleep(0.05)
     trainer.send_signal(signal.SIGKILL)
     trainer.wait(timeout=10)
-    assert stored_keys(run_dir) == set(acknowledged) and len(acknowledged) == 15
-    assert semrec("evaluate", run_dir, "--json").returncode == 0  # the old run, whole
+    assert stored_keys(run_dir) == acknowledged and len(acknowledged) == 15
+    assert run_cli("evaluate", str(run_dir), "--json")[0] == 0  # the old run, whole
 
 
-def test_train_out_with_overwrite_keeps_a_stopped_servers_store_and_says_where(run_dir, tastes):
-    server = Server(run_dir)
-    try:
-        acknowledged = {f"k{j}" for j in range(12) if server.post({"user": "w1", "item": f"s{j}", "key": f"k{j}"})}
-    finally:
-        server.kill()
-    done = semrec("train", "--data", tastes, "--model", "mf", "--split", SPLIT, *QUICK, "--out", run_dir, "--overwrite")
-    assert done.returncode == 0, done.stderr
+def test_train_out_with_overwrite_keeps_a_stopped_servers_store_and_says_where(run_dir, tastes, run_cli):
+    acknowledged = post_events(run_dir, [f"k{j}" for j in range(12)])
+    code, _, err = run_cli("train", "--data", str(tastes), "--model", "mf", "--split", SPLIT, *QUICK,
+                           "--out", str(run_dir), "--overwrite")
+    assert code == 0, err
     kept = list(run_dir.parent.glob("mf.replaced-*"))
-    assert len(kept) == 1 and str(kept[0]) in done.stderr
+    assert len(kept) == 1 and str(kept[0]) in err
     assert stored_keys(kept[0]) == acknowledged and len(acknowledged) == 12
     assert not (run_dir / "events.sqlite").exists()
 
 
 def test_a_killed_retrain_loses_nothing(run_dir, tmp_path):
-    server = Server(run_dir)
+    service = Service(run_dir, poll=0)  # serving, and taking events, while the retrain runs
     try:
-        acknowledged = {f"k{j}" for j in range(20) if server.post({"user": f"w{j % 3}", "item": f"r{j % 18}",
-                                                                   "key": f"k{j}"})}
-        before = httpx.get(f"{server.url}/recommend", params={"user": "w1", "k": 5}).json()
+        service.post_events([Event(f"w{j % 3}", f"r{j % 18}", key=f"k{j}") for j in range(20)])
+        acknowledged = {f"k{j}" for j in range(20)}
+        before = service.state.recommend("w1", 5)
         out = tmp_path / "runs" / "next"
         worker = subprocess.Popen([*SEMREC, "retrain", run_dir, "--out", out, "--set", "epochs=100000",
                                    "--set", "patience=100000", "--quiet"],
@@ -143,20 +147,21 @@ def test_a_killed_retrain_loses_nothing(run_dir, tmp_path):
         deadline = time.monotonic() + 120
         while not any(p.joinpath("log.jsonl").is_file() for p in out.parent.glob(".next.partial-*")):
             assert worker.poll() is None and time.monotonic() < deadline, "retrain did not start training"
-            acknowledged |= {f"d{len(acknowledged)}"} if server.post(
-                {"user": "w4", "item": "s1", "key": f"d{len(acknowledged)}"}) else set()
+            key = f"d{len(acknowledged)}"
+            service.post_events([Event("w4", "s1", key=key)])
+            acknowledged.add(key)
             time.sleep(0.05)
         worker.send_signal(signal.SIGKILL)
         worker.wait(timeout=10)
-        acknowledged |= {"after"} if server.post({"user": "w5", "item": "s2", "key": "after"}) else set()
+        service.post_events([Event("w5", "s2", key="after")])
+        acknowledged.add("after")
     finally:
-        server.kill()
+        service.close()
     assert not out.exists() and stored_keys(run_dir) == acknowledged
-    from semrec.serve.live import Service
-
     restarted = Service(run_dir, poll=0)
     try:
-        assert {"user": "w1", "items": restarted.state.recommend("w1", 5)} == before
+        assert restarted.state.recommend("w1", 5) == before
+        assert restarted.state.user_entry("w5").items.size == 1
     finally:
         restarted.close()
 
@@ -167,13 +172,12 @@ def test_serve_refuses_to_open_writes_to_the_network_without_a_token(run_dir):
     assert "--token" in done.stderr and "--insecure" in done.stderr and "Traceback" not in done.stderr
 
 
-def test_a_damaged_run_is_one_line_from_the_cli(run_dir):
+def test_a_damaged_run_is_one_line_from_the_cli(run_dir, run_cli):
     (run_dir / "run.json").write_text("[]")
     for command in (["evaluate", run_dir], ["recommend", run_dir, "--user", "u1"], ["serve", run_dir, "--port", "0"]):
-        done = semrec(*command, timeout=60)
-        assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
-        assert done.stderr.strip().splitlines() == [f"error: {run_dir / 'run.json'}: expected a JSON object, got "
-                                                    "list; the run folder is damaged"]
+        code, _, err = run_cli(*map(str, command))
+        assert code == 2 and err.strip().splitlines() == [
+            f"error: {run_dir / 'run.json'}: expected a JSON object, got list; the run folder is damaged"]
 
 
 def test_serving_needs_only_the_serve_extra(run_dir, tmp_path):
