@@ -9,8 +9,6 @@ import sys
 
 import pytest
 
-pytest.importorskip("schemathesis")
-
 CASES_PER_OPERATION = 20  # about 13 operations: a few hundred requests, plus the coverage phase
 SEED = 20
 
