@@ -73,7 +73,7 @@ def align(args: argparse.Namespace, out: Path) -> dict:
     t0 = time.perf_counter()
     cfg = build_config("lightgcn", sets=[f"epochs={args.graph_epochs}", "progress=false", "dim=64"],
                        split="cold-items:0.2")
-    run = train_and_save("amazon-office", cfg, graph, on_note=_note)
+    run = train_and_save("amazon-office", cfg, graph, on_note=_note, overwrite=True)
     print(f"lightgcn on amazon-office cold-items:0.2: {time.perf_counter() - t0:.0f} s, "
           f"test recall@20 {run.metrics['test']['recall@20']:.4f}")
     sets = [f"max_steps={args.steps}", f"batch_size={args.batch_size}", f"max_seq_length={args.max_seq_length}",

@@ -65,7 +65,8 @@ def run_one(model: str, sets: list[str], out_root: Path, threads: int) -> dict:
 
         shutil.rmtree(out)
     t0 = time.perf_counter()
-    run = train_and_save("gowalla", config, out, dataset=dataset, on_note=lambda s: print("note:", s, file=sys.stderr))
+    run = train_and_save("gowalla", config, out, dataset=dataset, overwrite=True,
+                         on_note=lambda s: print("note:", s, file=sys.stderr))
     wall = time.perf_counter() - t0
     row = {
         "model": model,

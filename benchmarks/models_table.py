@@ -39,7 +39,7 @@ def main() -> None:
         config = build_config(name, split=args.split, sets=sets + ["progress=false"])
         out = Path(args.out) / f"{args.data}-{name}"
         t0 = time.perf_counter()
-        run = train_and_save(args.data, config, out, dataset=dataset)
+        run = train_and_save(args.data, config, out, dataset=dataset, overwrite=True)
         wall = time.perf_counter() - t0
         m = run.metrics["test"]
         epochs = run.metrics.get("epochs_run")

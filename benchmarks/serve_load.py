@@ -61,7 +61,7 @@ def synthetic_run(folder: Path, n_users: int, n_items: int, dim: int, per_user: 
                   Interactions(users, items), empty, empty)
     model = MF(n_users, n_items, dim=dim)
     scorer = EmbeddingScorer(model.user_emb.weight.detach(), model.item_emb.weight.detach())
-    with staging(folder) as tmp, torch.no_grad():
+    with staging(folder, overwrite=True) as tmp, torch.no_grad():
         save_run(tmp, model_name="mf", model=model, model_config=MFConfig(dim=dim),
                  data_config=DataConfig(split="synthetic"), train_config=TrainConfig(), split=split,
                  scorer=scorer, dataset={"name": "synthetic-gowalla-size", "path": None}, titles={},

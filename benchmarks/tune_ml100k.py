@@ -78,7 +78,7 @@ def main() -> None:
     tag = args.tag or args.preset or "-".join([model] + [s.replace("=", "") for s in sets])
     out = Path(args.out) / f"{data}-{tag}"[:200]
     t0 = time.perf_counter()
-    run = train_and_save(data, config, out, dataset=load_dataset(data))
+    run = train_and_save(data, config, out, dataset=load_dataset(data), overwrite=True)
     wall = time.perf_counter() - t0
     m = run.metrics
     valid = {}

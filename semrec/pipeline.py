@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from semrec.artifacts.run import save_run, staging
+from semrec.artifacts.run import check_out, dataset_fingerprint, save_run, staging
 from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, to_dict
 from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
@@ -120,12 +120,15 @@ def train_and_save(
     *,
     dataset: Dataset | None = None,
     on_note: Callable[[str], None] = lambda s: None,
+    overwrite: bool = False,
 ) -> TrainedRun | None:
     """Train ``config.model`` on ``data`` and write the run folder ``out``.
 
     Under ``torchrun`` every process trains its shard; process 0 evaluates, writes the
-    run and returns it, the others return ``None``.
+    run and returns it, the others return ``None``. An existing run at ``out`` is
+    replaced only with ``overwrite`` (see :func:`semrec.artifacts.run.staging`).
     """
+    check_out(out, overwrite)  # before any work: a refusal should not cost a training run
     dataset = dataset or load_dataset(data)
     for note in dataset.notes:
         on_note(note)
@@ -151,7 +154,7 @@ def train_and_save(
         fit_model(model, split, config, features, None, None)
         distributed.finish(ctx)
         return None
-    with staging(out) as folder:
+    with staging(out, overwrite=overwrite, on_note=on_note) as folder:
         tracker = TensorBoardTracker(folder / "tensorboard", config.train.tensorboard, on_note=on_note)
         t0 = time.perf_counter()
         scorer, result, graph, split = fit_model(model, split, config, features, folder, tracker.log_epoch)
@@ -193,6 +196,7 @@ def train_and_save(
             dataset={
                 "name": dataset.name,
                 "path": str(dataset.path) if dataset.path else None,
+                "fingerprint": dataset_fingerprint(dataset),
                 # how item and user text was written, so new items and profiles read the same
                 "item_template": effective_template(dataset.items, dataset.item_template),
                 "user_template": effective_template(dataset.users, dataset.user_template),

@@ -88,9 +88,11 @@ def data_info(dataset: str, as_json: bool) -> None:
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override any config field, e.g. --set epochs=20 --set dim=64.")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="Run folder to write.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing run at --out (a run with an event store is moved aside, never deleted).")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print the test metrics as JSON.")
-def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_json) -> None:
+def train(data_name, model_name, split_spec, config_file, sets, out, overwrite, quiet, as_json) -> None:
     """Train a model, evaluate it on the test part and write a run folder.
 
     Data-parallel on several processes or machines: ``torchrun --nproc-per-node N -m semrec
@@ -99,7 +101,7 @@ def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_j
 
     sets = list(sets) + (["progress=false"] if quiet else [])
     config = build_config(model_name, config_file, sets, split_spec)
-    run = train_and_save(data_name, config, out, on_note=_note)
+    run = train_and_save(data_name, config, out, on_note=_note, overwrite=overwrite)
     if run is None:  # a torchrun process other than 0: it trained its shard, process 0 reports
         return
     summary = {
@@ -329,9 +331,9 @@ def demo(out: str | None, user: str, epochs: int) -> None:
     out_dir = Path(out) if out else _default_demo_dir()
     click.echo("semrec demo: matrix factorisation (BPR) on MovieLens-100K, split u1")
     base = build_config("popularity", split="given:u1")
-    pop = train_and_save("ml-100k", base, out_dir.with_name(out_dir.name + "-popularity"))
+    pop = train_and_save("ml-100k", base, out_dir.with_name(out_dir.name + "-popularity"), overwrite=True)
     config = build_config("mf", split="given:u1", sets=[f"epochs={epochs}"])
-    run = train_and_save("ml-100k", config, out_dir)
+    run = train_and_save("ml-100k", config, out_dir, on_note=_note, overwrite=True)
     click.echo(f"\nrun folder: {run.path}")
     click.echo(f"{'':<12}{'recall@20':>10}{'ndcg@20':>10}")
     for name, m in (("popularity", pop.metrics["test"]), ("mf", run.metrics["test"])):

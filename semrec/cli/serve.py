@@ -15,7 +15,12 @@ import click
               help="Event store URL (sqlite:///PATH or postgresql+psycopg://USER:PW@HOST/DB); "
                    "default: RUN_DIR/events.sqlite.")
 @click.option("--token", default=None, envvar="SEMREC_TOKEN",
-              help="Bearer token required by the write endpoints (or SEMREC_TOKEN).")
+              help="Bearer token required by the write endpoints (or SEMREC_TOKEN). Without one they "
+                   "answer only clients on this machine.")
+@click.option("--insecure", is_flag=True,
+              help="Without --token, open the write endpoints to every client that can reach --host.")
+@click.option("--runs-root", type=click.Path(file_okay=False), default=None,
+              help="The folder POST /run may load runs from (default: RUN_DIR's parent).")
 @click.option("--index", "index_kind", type=click.Choice(["flat", "hnsw", "ivf"]), default="flat",
               show_default=True, help="Item index: exact inner product, or approximate for large catalogues.")
 @click.option("--precision", type=click.Choice(["float32", "float16"]), default="float32", show_default=True,
@@ -29,9 +34,19 @@ import click
 @click.option("--threads", default=1, show_default=True, type=click.IntRange(min=1),
               help="Threads each request's vector search and tensor ops may use; requests already "
                    "run side by side, so one per request keeps the cores from being oversubscribed.")
-def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, index_kind: str,
-          precision: str, cache_depth: int, poll: float, threads: int) -> None:
-    """Serve RUN_DIR over HTTP, replaying the event store first."""
+def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str | None, insecure: bool,
+          runs_root: str | None, index_kind: str, precision: str, cache_depth: int, poll: float,
+          threads: int) -> None:
+    """Serve RUN_DIR over HTTP, replaying the event store first.
+
+    Reads are open to every client that reaches --host. Writes (events, items, user
+    deletion, switching runs) need --token; without it they answer only clients on this
+    machine, and a --host other than loopback is refused unless --insecure says to open
+    them to everyone."""
+    if not token and not insecure and not _loopback_host(host):
+        raise click.UsageError(f"--host {host} is reachable from other machines and the write endpoints "
+                               "would be open to them: pass --token SECRET (or set SEMREC_TOKEN), "
+                               "or --insecure to open them anyway")
     import faiss
     import torch
     import uvicorn
@@ -44,7 +59,7 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
     # loading (the top-item cache above all) may use every core; serving then keeps to --threads
     started = time.perf_counter()
     service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision, cache_depth=cache_depth),
-                      poll=poll)
+                      poll=poll, runs_root=runs_root)
     faiss.omp_set_num_threads(threads)
     torch.set_num_threads(threads)
     threadpool_limits(threads)  # numpy's BLAS (the exact search's matrix-vector product) too
@@ -54,26 +69,48 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
                f"{health['live_users']:,} live users{cached}; loaded in {time.perf_counter() - started:.1f}s) "
                f"on http://{host}:{port}", err=True)
     try:
-        uvicorn.run(create_app(service, token), host=host, port=port, log_level="warning",
+        uvicorn.run(create_app(service, token or None, open_writes=insecure), host=host, port=port, log_level="warning",
                     access_log=False, timeout_graceful_shutdown=10)
     finally:
         service.close()
+
+
+def _loopback_host(host: str) -> bool:
+    """Whether ``host`` (an address or name) listens on this machine's loopback only."""
+    import ipaddress
+    import socket
+
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        pass
+    try:
+        addresses = {info[4][0] for info in socket.getaddrinfo(host, None)}
+    except OSError:
+        return False
+    return bool(addresses) and all(ipaddress.ip_address(a.split("%")[0]).is_loopback for a in addresses)
 
 
 @click.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--store", "store_url", default=None, help="Event store URL (default: the run's own).")
 @click.option("--out", required=True, type=click.Path(file_okay=False), help="New run folder to write.")
+@click.option("--overwrite", is_flag=True,
+              help="Replace an existing run at --out (a run with an event store is moved aside, never deleted).")
 @click.option("--set", "sets", multiple=True, metavar="KEY=VALUE",
               help="Override training settings, e.g. --set epochs=5 --set lr=0.001.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--json", "as_json", is_flag=True, help="Print a machine-readable summary.")
-def retrain(run_dir: str, store_url: str | None, out: str, sets: tuple[str, ...], quiet: bool,
+def retrain(run_dir: str, store_url: str | None, out: str, overwrite: bool, sets: tuple[str, ...], quiet: bool,
             as_json: bool) -> None:
     """Warm-start RUN_DIR's model on its data plus the stored events; write a new run."""
     from semrec.serve.retrain import retrain as do_retrain
 
-    summary = do_retrain(run_dir, out, store_url=store_url, sets=list(sets) + (["progress=false"] if quiet else []))
+    def note(text: str) -> None:
+        click.echo(f"note: {text}", err=True)
+
+    summary = do_retrain(run_dir, out, store_url=store_url, overwrite=overwrite, on_note=note,
+                         sets=list(sets) + (["progress=false"] if quiet else []))
     if as_json:
         click.echo(json.dumps(summary, indent=2))
         return

@@ -552,7 +552,7 @@ def finetune(
     fit_s = time.perf_counter() - t0
 
     out = Path(out)
-    with staging(out) as folder:
+    with staging(out, overwrite=True) as folder:  # an encoder folder is rewritten in place
         tenc.save(folder)
         if outcome.head is not None:
             save_rating_head(outcome.head, folder)

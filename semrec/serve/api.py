@@ -19,24 +19,43 @@ Shapes outside checks rely on::
 
 Ids are the dataset's external ids, as strings (JSON integers are accepted and read as
 strings). Write endpoints (``POST /events``, ``POST /items``, ``DELETE /users``,
-``POST /run``) need ``Authorization: Bearer TOKEN`` when the app has a token. Bad
-requests get a 4xx whose ``detail`` names the field and what was expected.
+``POST /run``) need ``Authorization: Bearer TOKEN`` when the app has a token; without
+one they answer only clients on this machine (loopback), unless the app was made with
+``open_writes`` (``semrec serve --insecure``). Bad requests get a 4xx whose body is
+``{"detail": "...", "errors": [{"field", "message"}]?}`` (:class:`ErrorOut`), ``detail``
+naming the field and what was expected; every such status is in the OpenAPI schema.
+``POST /run`` loads only run folders under the service's runs root, of the served dataset.
 """
 from __future__ import annotations
 
+import ipaddress
 import json
 import secrets
+from importlib import resources
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
 import numpy as np
 from fastapi import Depends, FastAPI, Query, Request
+from fastapi import Path as PathParam
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import FileResponse, JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi.staticfiles import StaticFiles
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Discriminator, Field, Tag
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    WithJsonSchema,
+)
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semrec import __version__
 from semrec.errors import SemrecError
@@ -48,16 +67,43 @@ MAX_EVENTS = 10_000  # per POST /events
 MAX_CANDIDATES = 10_000
 MAX_TEXT = 10_000  # characters of item or query text
 MAX_BODY = 4 * 1024 * 1024  # bytes of one request body
+MAX_TIMESTAMP = 253_402_300_799  # 9999-12-31T23:59:59Z in Unix seconds
+MAX_RATING = 1e9  # ratings are on a small scale; this only keeps them finite in float32
+
+
+MAX_INT_ID = 10**18  # JSON integers accepted as ids, up to this size either way
 
 
 def _as_id(value: Any) -> Any:
     # external ids are strings; JSON integers name the same ids ("42" == 42)
-    if isinstance(value, int) and not isinstance(value, bool):
+    if isinstance(value, float) and value.is_integer():  # 42.0 is the integer 42 to JSON Schema
+        value = int(value)
+    if isinstance(value, int) and not isinstance(value, bool) and abs(value) <= MAX_INT_ID:
         return str(value)
     return value
 
 
-Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=MAX_ID)]
+def _storable(value: str | None) -> str | None:
+    """Text every store can keep: no NUL character (PostgreSQL refuses it) and no lone
+    surrogate (not UTF-8)."""
+    if value is None:
+        return value
+    if "\x00" in value:
+        raise ValueError("the NUL character (\\u0000) is not allowed")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ValueError("a lone surrogate (\\ud800-\\udfff) is not allowed; send UTF-8 text") from None
+    return value
+
+
+Text = Annotated[str, AfterValidator(_storable)]
+#: An external id: a string, or a JSON integer read as one (what the schema says too).
+Id = Annotated[str, BeforeValidator(_as_id), Field(min_length=1, max_length=MAX_ID), AfterValidator(_storable),
+               WithJsonSchema({"anyOf": [{"type": "string", "minLength": 1, "maxLength": MAX_ID},
+                                         {"type": "integer", "minimum": -MAX_INT_ID, "maximum": MAX_INT_ID}]})]
+#: Text that must say something: at least one character that is not white space.
+Said = Annotated[str, AfterValidator(_storable), Field(pattern=r"\S")]
 
 
 class _Strict(BaseModel):
@@ -69,10 +115,12 @@ class EventIn(_Strict):
 
     user: Id
     item: Id
-    rating: float | None = Field(None, allow_inf_nan=False)
-    timestamp: int | None = Field(None, ge=0, description="Unix seconds; default: when it is stored")
-    key: str | None = Field(None, min_length=1, max_length=MAX_ID,
-                            description="idempotency key: an event whose key is stored is not stored again")
+    rating: float | None = Field(None, allow_inf_nan=False, ge=-MAX_RATING, le=MAX_RATING)
+    timestamp: int | None = Field(None, ge=0, le=MAX_TIMESTAMP,
+                                  description="Unix seconds (at most year 9999); default: when it is stored")
+    key: Annotated[str, AfterValidator(_storable)] | None = Field(
+        None, min_length=1, max_length=MAX_ID,
+        description="idempotency key: an event whose key is stored is not stored again")
 
 
 class EventBatch(_Strict):
@@ -96,8 +144,8 @@ class EventsOut(BaseModel):
 
 class ItemIn(_Strict):
     item: Id
-    text: str = Field(min_length=1, max_length=MAX_TEXT)
-    title: str | None = Field(None, max_length=MAX_TEXT)
+    text: Said = Field(min_length=1, max_length=MAX_TEXT)
+    title: Text | None = Field(None, max_length=MAX_TEXT)
 
 
 class ItemOut(BaseModel):
@@ -109,7 +157,7 @@ class AnonymousIn(_Strict):
     """Someone the run does not know, described by items they liked and/or a sentence."""
 
     items: list[Id] = Field(default_factory=list, max_length=MAX_CANDIDATES)
-    text: str | None = Field(None, max_length=MAX_TEXT)
+    text: Said | None = Field(None, max_length=MAX_TEXT)
     k: int = Field(10, ge=1, le=MAX_K)
     candidates: list[Id] | None = Field(None, max_length=MAX_CANDIDATES)
     category: str | None = Field(None, max_length=MAX_ID, description="COLUMN:VALUE, e.g. genres:Comedy")
@@ -179,12 +227,49 @@ class Deleted(BaseModel):
 
 
 class SwapIn(_Strict):
-    run: str = Field(min_length=1, description="path of a run folder on the server")
+    run: Text = Field(min_length=1, max_length=4096,
+                      description="a run folder under the server's runs root: its name there, or its path")
+
+
+class SwapOut(BaseModel):
+    run: str
+    previous: str
+    model: str
+
+
+class FieldError(BaseModel):
+    field: str
+    message: str
+
+
+class ErrorOut(BaseModel):
+    """Every error answer: ``detail`` says what was wrong and names the field; a
+    validation error (422) also lists each field in ``errors``."""
+
+    detail: str
+    errors: list[FieldError] | None = None
+
+
+_ERRORS = {
+    401: "a bearer token is required (the server has --token)",
+    403: "write endpoints answer only clients on the server's machine when it has no token",
+    404: "an id or run the request names is unknown",
+    409: "the request contradicts what is stored",
+    413: f"the request body is larger than {MAX_BODY} bytes",
+    422: "a field is missing or invalid; the body must be JSON sent with Content-Type: application/json",
+    503: "the event store is unavailable",
+}
+
+
+def _errors(*codes: int) -> dict[int | str, dict[str, Any]]:
+    """OpenAPI ``responses`` for these error statuses (and 413/422, which any request may get)."""
+    return {code: {"model": ErrorOut, "description": _ERRORS[code]} for code in sorted({*codes, 413, 422})}
 
 
 class _BodyLimit:
     """Pure ASGI middleware: a request body above ``limit`` bytes gets 413, whether it
-    announces its length or streams it in chunks."""
+    announces its length or streams it in chunks. The body is read here, before the app
+    (which would read it whole anyway), so the app never sees a cut-off body."""
 
     def __init__(self, app, limit: int) -> None:
         self.app, self.limit = app, limit
@@ -197,33 +282,25 @@ class _BodyLimit:
         if length is not None and length.isdigit() and int(length) > self.limit:
             await _send_json(send, 413, {"detail": f"request body is larger than {self.limit} bytes"})
             return
-        seen = 0
-        started = False
-
-        async def limited_receive():
-            nonlocal seen
+        chunks, seen = [], 0
+        while True:
             message = await receive()
-            if message["type"] == "http.request":
-                seen += len(message.get("body", b""))
-                if seen > self.limit:
-                    raise _BodyTooLarge
-            return message
-
-        async def tracking_send(message):
-            nonlocal started
-            if message["type"] == "http.response.start":
-                started = True
-            await send(message)
-
-        try:
-            await self.app(scope, limited_receive, tracking_send)
-        except _BodyTooLarge:
-            if not started:
+            if message["type"] != "http.request":  # the client went away: nothing to answer
+                return
+            body = message.get("body", b"")
+            seen += len(body)
+            if seen > self.limit:
                 await _send_json(send, 413, {"detail": f"request body is larger than {self.limit} bytes"})
+                return
+            chunks.append(body)
+            if not message.get("more_body", False):
+                break
+        pending = [{"type": "http.request", "body": b"".join(chunks), "more_body": False}]
 
+        async def replay():
+            return pending.pop() if pending else await receive()
 
-class _BodyTooLarge(Exception):
-    pass
+        await self.app(scope, replay, send)
 
 
 class _FastRecommend:
@@ -280,7 +357,9 @@ async def _send_json(send, status: int, content: Any) -> None:
 
 
 def _field(loc: tuple) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path") and not str(p).startswith("function-")]
+    if loc and loc[0] in ("body", "query", "path", "header"):
+        loc = loc[1:]  # where the field was, not its name (a query parameter may be called "query")
+    parts = [str(p) for p in loc if not str(p).startswith("function-")]
     # the tag a discriminated union adds ("one"/"batch") is not a field the client wrote
     parts = [p for p in parts if p not in ("one", "batch")]
     return ".".join(parts) or "body"
@@ -290,13 +369,17 @@ def _field(loc: tuple) -> str:
 _bearer = HTTPBearer(auto_error=False)
 
 
-def create_app(service: Service, token: str | None = None, fast_reads: bool = True) -> FastAPI:
-    """The FastAPI app over ``service``; write endpoints need ``token`` when it is set.
+def create_app(service: Service, token: str | None = None, fast_reads: bool = True,
+               open_writes: bool = False) -> FastAPI:
+    """The FastAPI app over ``service``. Write endpoints need ``token`` when it is set;
+    without one they answer loopback clients only, unless ``open_writes``.
     ``fast_reads=False`` sends every request through FastAPI (see :class:`_FastRecommend`)."""
     app = FastAPI(
         title="semrec",
         version=__version__,
         description="Recommendations from what things mean and who did what, updated as events arrive.",
+        docs_url=None,  # served below from local files: the default page loads Swagger UI from a CDN
+        redoc_url=None,
     )
     app.state.service = service
     app.add_middleware(_BodyLimit, limit=MAX_BODY)
@@ -304,18 +387,34 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         app.add_middleware(_FastRecommend, service=service)  # added last: runs first
 
     def authorised(creds: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]) -> None:
-        if token is None:
-            return
         if creds is None or not secrets.compare_digest(creds.credentials.encode(), token.encode()):
             raise _HTTPError(401, "a bearer token is required for this endpoint: "
                                   "send 'Authorization: Bearer TOKEN'", {"WWW-Authenticate": "Bearer"})
 
+    def from_this_machine(request: Request) -> None:
+        if open_writes or _is_loopback(request.client.host if request.client else None):
+            return
+        raise _HTTPError(403, "write endpoints answer only clients on the server's own machine when the "
+                              "server has no token; start it with --token SECRET (or SEMREC_TOKEN)")
+
     @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = [{"field": _field(tuple(e.get("loc", ()))), "message": e.get("msg", "invalid")}
                   for e in exc.errors()]
+        kind = request.headers.get("content-type")
+        if any(e["field"] == "body" for e in errors) and kind and not _is_json(kind):
+            errors.insert(0, {"field": "body", "message": f"expected JSON sent with 'Content-Type: "
+                                                          f"application/json', got Content-Type '{kind}'"})
         detail = "; ".join(f"{e['field']}: {e['message']}" for e in errors[:5])
         return JSONResponse({"detail": detail, "errors": errors[:50]}, status_code=422)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_exception(_request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        # FastAPI answers 400 for a body it cannot decode at all (not UTF-8): a 422 like any bad body
+        if exc.status_code == 400 and exc.detail == "There was an error parsing the body":
+            return JSONResponse({"detail": "body: not JSON (expected a UTF-8 JSON document sent with "
+                                           "'Content-Type: application/json')"}, status_code=422)
+        return JSONResponse({"detail": str(exc.detail)}, status_code=exc.status_code, headers=exc.headers)
 
     @app.exception_handler(_HTTPError)
     async def http_error(_request: Request, exc: _HTTPError) -> JSONResponse:
@@ -332,7 +431,17 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
             status = 503
         return JSONResponse({"detail": str(exc)}, status_code=status)
 
-    write = [Depends(authorised)]
+    write = [Depends(authorised if token is not None else from_this_machine)]
+
+    # the API's own page on what it offers (Swagger UI), from files installed with semrec
+    app.mount("/docs-assets", StaticFiles(directory=str(SWAGGER_DIR)), name="docs-assets")
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        return get_swagger_ui_html(openapi_url=app.openapi_url, title="semrec API",
+                                   swagger_js_url="/docs-assets/swagger-ui-bundle.js",
+                                   swagger_css_url="/docs-assets/swagger-ui.css",
+                                   swagger_favicon_url="/docs-assets/favicon.png")
 
     @app.get("/health")
     def health() -> dict[str, Any]:
@@ -343,7 +452,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
     # (readers never lock, see semrec.serve.live), so they run on the event loop instead of
     # paying a hop to the thread pool and the GIL hand-offs of 16+ threads per request.
     # Writers (store commits) stay plain functions and run in the pool.
-    @app.get("/recommend", response_model=Recommendations)
+    @app.get("/recommend", response_model=Recommendations, responses=_errors(404))
     async def recommend(
         user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -356,17 +465,19 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         cand = None if candidates is None else [c for c in candidates.split(",") if c]
         if cand is not None and len(cand) > MAX_CANDIDATES:
             raise _HTTPError(422, f"candidates: at most {MAX_CANDIDATES} item ids, got {len(cand)}")
+        if category is not None and not state.categories_loaded:
+            await run_in_threadpool(state.categories)  # reads the dataset: not on the event loop
         allowed = state.candidates(cand, category)
         return {"user": user, "items": state.recommend(user, k, allowed)}
 
-    @app.post("/recommend", response_model=Recommendations)
+    @app.post("/recommend", response_model=Recommendations, responses=_errors(404))
     def recommend_anonymous(body: AnonymousIn) -> dict[str, Any]:
         """Top-k for someone described by item ids and/or a sentence (cold start)."""
         state = service.state
         allowed = state.candidates(body.candidates, body.category)
         return {"user": None, "items": state.recommend_anonymous(body.items, body.text, body.k, allowed)}
 
-    @app.get("/similar", response_model=Similar)
+    @app.get("/similar", response_model=Similar, responses=_errors(404))
     async def similar(
         item: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         k: Annotated[int, Query(ge=1, le=MAX_K)] = 10,
@@ -374,7 +485,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         """Items most like an item."""
         return {"item": item, "items": service.state.similar(item, k)}
 
-    @app.get("/explain", response_model=Explanation)
+    @app.get("/explain", response_model=Explanation, responses=_errors(404))
     def explain(
         user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         item: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
@@ -382,31 +493,40 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         """Why an item suits a user: the past items behind it and its text/behaviour share."""
         return service.state.explain(user, item)
 
-    @app.post("/events", response_model=EventsOut, dependencies=write)
+    write_errors = (401,) if token is not None else (403,)
+
+    @app.post("/events", response_model=EventsOut, dependencies=write,
+              responses=_errors(*write_errors, 404, 503))
     def events(body: EventsBody) -> dict[str, int]:
         """Store interactions (committed before the answer) and fold them in at once."""
         batch = body.events if isinstance(body, EventBatch) else [body]
         return service.post_events([Event(e.user, e.item, e.rating, e.timestamp, e.key) for e in batch])
 
-    @app.post("/items", response_model=ItemOut, dependencies=write)
+    @app.post("/items", response_model=ItemOut, status_code=201, dependencies=write,
+              responses={200: {"model": ItemOut, "description": "the item was posted before with this text"},
+                         **_errors(*write_errors, 409, 503)})
     def items(body: ItemIn) -> JSONResponse:
         """Add an item from its text: embedded, indexed and recommendable at once."""
         out = service.post_item(body.item, body.text, body.title)
         return JSONResponse(out, status_code=201 if out["created"] else 200)
 
-    @app.delete("/users/{user}", response_model=Deleted, dependencies=write)
-    def delete_user(user: str) -> dict[str, Any]:
+    @app.delete("/users/{user}", response_model=Deleted, dependencies=write,
+                responses=_errors(*write_errors, 503))
+    def delete_user(user: Annotated[str, PathParam(min_length=1, max_length=MAX_ID)]) -> dict[str, Any]:
         """Delete a user's events and forget them (privacy)."""
-        if not user or len(user) > MAX_ID:
-            raise _HTTPError(422, f"user: expected an id of 1 to {MAX_ID} characters")
+        try:
+            _storable(user)
+        except ValueError as e:
+            raise _HTTPError(422, f"user: {e}") from None
         return service.delete_user(user)
 
-    @app.post("/run", dependencies=write)
+    @app.post("/run", response_model=SwapOut, dependencies=write, responses=_errors(*write_errors, 404, 409, 503))
     def swap(body: SwapIn) -> dict[str, Any]:
-        """Switch to another run folder (e.g. a retrain's) without dropping requests."""
+        """Switch to another run folder under the runs root (e.g. a retrain's) without
+        dropping requests. The run must be of the served dataset."""
         return service.swap(body.run)
 
-    @app.get("/users", response_model=Users)
+    @app.get("/users", response_model=Users, responses=_errors())
     def users(
         query: Annotated[str, Query(max_length=MAX_ID, description="part of a user id")] = "",
         limit: Annotated[int, Query(ge=1, le=MAX_K)] = 20,
@@ -414,7 +534,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         """Users whose id contains ``query`` (ids starting with it first), for the web page."""
         return {"users": search_users(service.state, query, limit)}
 
-    @app.get("/history", response_model=History)
+    @app.get("/history", response_model=History, responses=_errors())
     def history(
         user: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
         limit: Annotated[int, Query(ge=1, le=MAX_K)] = 50,
@@ -434,6 +554,23 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
 
 #: The web page's files (package data).
 WEB_DIR = Path(__file__).resolve().parents[1] / "web"
+#: Swagger UI's files for ``/docs``, as the ``fastapi-offline`` package installs them.
+SWAGGER_DIR = Path(str(resources.files("fastapi_offline") / "static"))
+
+
+def _is_loopback(host: str | None) -> bool:
+    """Whether the client address is this machine's (127.0.0.0/8, ::1, ::ffff:127.x)."""
+    try:
+        ip = ipaddress.ip_address(host or "")
+    except ValueError:
+        return False
+    mapped = getattr(ip, "ipv4_mapped", None)
+    return (mapped or ip).is_loopback
+
+
+def _is_json(content_type: str) -> bool:
+    kind = content_type.split(";", 1)[0].strip().lower()
+    return kind == "application/json" or (kind.startswith("application/") and kind.endswith("+json"))
 
 
 def search_users(state: LiveState, query: str, limit: int) -> list[dict[str, Any]]:
@@ -444,7 +581,8 @@ def search_users(state: LiveState, query: str, limit: int) -> list[dict[str, Any
     counts = np.diff(seen.indptr)  # (n_users,) interactions per run user
     prefix: list[tuple[str, int]] = []
     inner: list[tuple[str, int]] = []
-    live = {u: e for u, e in state.users.items() if u not in state.run.users}
+    users = state.live_users()  # a copy: writers add users while this iterates
+    live = {u: e for u, e in users.items() if u not in state.run.users}
     candidates = [(u, i) for i, u in enumerate(state.run.users.ids)] + [(u, None) for u in live]
     for user, i in candidates:
         if user in state.deleted and not len(state.user_entry(user).items):
@@ -452,7 +590,7 @@ def search_users(state: LiveState, query: str, limit: int) -> list[dict[str, Any
         low = user.lower()
         if q and q not in low:
             continue
-        entry = state.users.get(user)
+        entry = users.get(user)
         n = int(counts[i]) if i is not None and user not in state.deleted else 0
         if entry is not None:
             n = len(state.seen(entry))

@@ -52,9 +52,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
-from semrec.artifacts.run import Run, load_run
+from semrec.artifacts.run import Run, hold_folder, load_run, release_folder
 from semrec.data.idmap import IdMap
-from semrec.errors import SemrecError
+from semrec.errors import RunError, SemrecError
 from semrec.models.base import EmbeddingScorer
 from semrec.models.itemknn import ItemKNN
 from semrec.models.semantic import SemanticModel
@@ -88,8 +88,9 @@ class Catalogue:
     titles: dict[str, str]
     view: Run  # the run, its scorer widened to the new items (embedding models)
     index: ItemIndex | None  # over the item vectors (embedding models)
-    text_share: np.ndarray | None = None  # (n_items,) semgraph gate, computed on first use
+    text_share: np.ndarray | None = None  # (n_items,) semgraph gate, computed at load
     top: TopCache | None = None  # the run users' precomputed top items (exact index)
+    norms: np.ndarray | None = None  # (n_items,) lengths of the index's item vectors, for /similar
 
 
 @dataclass(frozen=True)
@@ -104,19 +105,58 @@ class LiveUser:
 
 @dataclass
 class Watermark:
-    """The store rows already contained in the run (written by a retrain)."""
+    """The store rows already contained in a run (written by a retrain into ``serve.json``).
+
+    Args:
+        store: URL of the store the retrain read (the default store of a service on the run).
+        store_id: that store's id (:attr:`EventStore.store_id`): the mark applies to it alone.
+        events / items: every row id through this one is contained (or never committed).
+        events_above / items_above: ids above the mark that are contained too.
+        deletions: ``{user: last event id at deletion}`` of the deletions applied.
+    """
 
     store: str | None = None
+    store_id: str | None = None
     events: int = 0
     items: int = 0
+    events_above: list[int] = dataclasses.field(default_factory=list)
+    items_above: list[int] = dataclasses.field(default_factory=list)
+    deletions: dict[str, int] = dataclasses.field(default_factory=dict)
 
     @staticmethod
     def read(run_dir: Path) -> Watermark:
         p = Path(run_dir) / SERVE_FILE
         if not p.is_file():
             return Watermark()
-        data = json.loads(p.read_text(encoding="utf-8"))
-        return Watermark(data.get("store"), int(data.get("events_through", 0)), int(data.get("items_through", 0)))
+        try:
+            data = json.loads(p.read_bytes().decode("utf-8"))
+            if not isinstance(data, dict):
+                raise ValueError("expected a JSON object")
+            return Watermark(
+                data.get("store"), data.get("store_id"),
+                int(data.get("events_through", 0)), int(data.get("items_through", 0)),
+                [int(i) for i in data.get("events_above", [])], [int(i) for i in data.get("items_above", [])],
+                {str(u): int(e) for u, e in dict(data.get("deletions", {})).items()},
+            )
+        except (UnicodeDecodeError, ValueError, TypeError) as e:
+            raise RunError(f"{p}: not a readable record of the event store ({e}); the run folder is damaged") from None
+
+    def write(self, folder: Path, parent: Path | None = None) -> None:
+        out = {"store": self.store, "store_id": self.store_id, "events_through": self.events,
+               "items_through": self.items, "events_above": self.events_above,
+               "items_above": self.items_above, "deletions": self.deletions}
+        if parent is not None:
+            out["parent"] = str(Path(parent).resolve())
+        (Path(folder) / SERVE_FILE).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
+
+    def applies_to(self, store: EventStore) -> bool:
+        """Whether the rows this mark counts are rows of ``store``. A mark without a store
+        id (written before stores had one) is trusted for the store at the same URL."""
+        if not (self.events or self.items or self.events_above or self.items_above or self.deletions):
+            return True
+        if self.store_id is not None:
+            return self.store_id == store.store_id
+        return self.store is not None and self.store == store.url
 
 
 class Tail:
@@ -189,24 +229,41 @@ class LiveState:
         self.run = run
         self.index_config = index_config = index_config or IndexConfig()
         self.vector_model = isinstance(run.scorer, EmbeddingScorer)
-        index = None
+        index = norms = None
         if self.vector_model:
             index = ItemIndex(run.scorer.item_emb.float().cpu().numpy(), index_config)
-        self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index)
+            norms = np.linalg.norm(index.vectors, axis=1)
+        self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index, norms=norms)
+        # Readers may look users up while a writer adds one; a reader that iterates takes
+        # :meth:`live_users` (a copy), never this dict itself.
         self.users: dict[str, LiveUser] = {}
         self.deleted: set[str] = set()
         self.deletions: dict[str, int] = {}  # applied: user -> last event id at their deletion
-        self.watermark = Watermark.read(run.path)
-        self.event_tail = Tail(self.watermark.events)
-        self.item_tail = Tail(self.watermark.items)
+        self.start_from(Watermark.read(run.path))
         self._categories: CategoryFilter | None = None
+        self._categories_lock = threading.Lock()
         self._popular: torch.Tensor | None = None
         self._user_np: np.ndarray | None = None
 
+    def start_from(self, mark: Watermark) -> None:
+        """Count the store rows (and deletions) ``mark`` names as already in the run."""
+        self.watermark = mark
+        now = time.monotonic()
+        self.event_tail = Tail(mark.events)
+        self.event_tail.mark(mark.events_above, now)
+        self.item_tail = Tail(mark.items)
+        self.item_tail.mark(mark.items_above, now)
+        self.deletions = dict(mark.deletions)
+
     @classmethod
-    def load(cls, run_dir: str | Path, store: EventStore, index_config: IndexConfig | None = None) -> LiveState:
-        """Load ``run_dir`` and replay ``store`` onto it."""
-        state = cls(load_run(run_dir), index_config)
+    def load(cls, run_dir: str | Path | Run, store: EventStore, index_config: IndexConfig | None = None) -> LiveState:
+        """Load ``run_dir`` (or take a loaded run) and replay ``store`` onto it (all of it,
+        unless the run was retrained from this very store: then what came after)."""
+        state = cls(run_dir if isinstance(run_dir, Run) else load_run(run_dir), index_config)
+        if not state.watermark.applies_to(store):
+            log.warning("%s was retrained from another event store than %s; replaying all of this one",
+                        run_dir, store.dialect)
+            state.start_from(Watermark())
         state.catch_up(store)
         state.warm_up()
         return state
@@ -221,6 +278,13 @@ class LiveState:
             self._user_vectors()
             self._build_top()
         self.run.seen()
+        model = self.run.model
+        if isinstance(model, SemGraph) and self.cat.text_share is None:
+            # the gate of every item, once: a reader must never publish a catalogue
+            share = model.text_share(self.run.graph()).float().cpu().numpy()  # (n_run_items,)
+            n_new = len(self.cat.items) - len(share)
+            share = np.concatenate([share, np.ones(n_new, dtype=np.float32)])
+            self.cat = dataclasses.replace(self.cat, text_share=share)
 
     def _build_top(self) -> None:
         """Rank every run user's unseen items once (see :mod:`semrec.serve.topcache`)."""
@@ -300,7 +364,8 @@ class LiveState:
                 share = np.concatenate([cat.text_share, np.ones(len(fresh), dtype=np.float32)])
             first, added = cat.index.n_items, index.vectors[cat.index.n_items :]
             top = None if cat.top is None else cat.top.with_items(added, first)
-            self.cat = Catalogue(items, titles, self._widen(index), index, share, top)
+            norms = np.concatenate([cat.norms, np.linalg.norm(added, axis=1)])
+            self.cat = Catalogue(items, titles, self._widen(index), index, share, top, norms)
             # after the catalogue: a row may only name items the catalogue already knows
             for user, e in list(self.users.items()):
                 if e.top is not None:
@@ -373,6 +438,12 @@ class LiveState:
         self.users[user] = LiveUser(None, np.zeros(0, dtype=np.int64), None)
 
     # ------------------------------------------------------------------ reads
+    def live_users(self) -> dict[str, LiveUser]:
+        """A copy of the users with live state, safe to iterate while writers add users
+        (``dict.copy`` runs without releasing the GIL; iterating :attr:`users` itself
+        can fail with "dictionary changed size during iteration")."""
+        return self.users.copy()
+
     def user_entry(self, user: str) -> LiveUser:
         return self.users.get(user) or self._fresh_user(user)
 
@@ -422,18 +493,25 @@ class LiveState:
             allowed = in_cat if allowed is None else np.intersect1d(allowed, in_cat)
         return allowed
 
-    def categories(self) -> CategoryFilter:
-        """The dataset's item table columns, read once on the first category request."""
-        if self._categories is None:
-            from semrec.data.load import load_dataset
+    @property
+    def categories_loaded(self) -> bool:
+        return self._categories is not None
 
-            path = (self.run.info.get("dataset") or {}).get("path")
-            columns: dict[str, dict[str, object]] = {}
-            if path and Path(path).is_dir():
-                ds = load_dataset(path, download=False)
-                if ds.items is not None:
-                    columns = {c: ds.items[c].to_dict() for c in ds.items.columns}
-            self._categories = CategoryFilter(columns)
+    def categories(self) -> CategoryFilter:
+        """The dataset's item table columns, read once on the first category request
+        (disk work: the API calls this off the event loop until it is loaded)."""
+        if self._categories is None:
+            with self._categories_lock:  # one reader loads; the others wait for it
+                if self._categories is None:
+                    from semrec.data.load import load_dataset
+
+                    path = (self.run.info.get("dataset") or {}).get("path")
+                    columns: dict[str, dict[str, object]] = {}
+                    if path and Path(path).is_dir():
+                        ds = load_dataset(path, download=False)
+                        if ds.items is not None:
+                            columns = {c: ds.items[c].to_dict() for c in ds.items.columns}
+                    self._categories = CategoryFilter(columns)
         return self._categories
 
     def recommend(
@@ -513,9 +591,8 @@ class LiveState:
         if i is None:
             raise NotFound(f"item: unknown item '{item}'")
         if self.vector_model:
-            vectors = cat.index.vectors
-            v = vectors[i] / max(float(np.linalg.norm(vectors[i])), 1e-12)
-            norms = np.linalg.norm(vectors, axis=1)
+            vectors, norms = cat.index.vectors, cat.norms
+            v = vectors[i] / max(float(norms[i]), 1e-12)
             scores = torch.from_numpy(vectors @ v / np.maximum(norms, 1e-12))
             return self._top_all(cat, scores, k, i)
         from semrec.serve.similar import similar_items
@@ -596,13 +673,9 @@ class LiveState:
             return 1.0
         if not isinstance(model, SemGraph):
             return 0.0  # behaviour alone (MF, LightGCN, ItemKNN, ...): no text in the model
-        if cat.text_share is None:
+        if cat.text_share is None:  # a state built without warm_up(): computed, not kept
             share = model.text_share(self.run.graph()).float().cpu().numpy()  # (n_run_items,)
-            n_new = len(cat.items) - len(share)
-            share = np.concatenate([share, np.ones(n_new, dtype=np.float32)])
-            cat = dataclasses.replace(cat, text_share=share)
-            if self.cat.items is cat.items:  # keep it unless a new item replaced the snapshot
-                self.cat = cat
+            return float(share[i]) if i < len(share) else 1.0
         return float(cat.text_share[i])
 
     def _score(self, cat: Catalogue, entry: LiveUser, i: int) -> float | None:
@@ -642,6 +715,24 @@ def explanation_sentence(e: dict[str, Any]) -> str:
     return f"{head} {tail}"
 
 
+def _resolved(path: str | None) -> Path | None:
+    return None if not path else Path(path).resolve()
+
+
+def _hold_store_folder(url: str) -> int | None:
+    """Hold the folder of a SQLite store file (see :func:`hold_folder`)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import ArgumentError
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError:
+        return None  # EventStore says what is wrong with the URL
+    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
+        return None
+    return hold_folder(Path(parsed.database).absolute().parent)
+
+
 def _format(cat: Catalogue, scores: np.ndarray, indices: np.ndarray) -> list[dict]:
     keep = np.isfinite(scores)
     ids = cat.items.to_external(indices[keep].tolist())
@@ -655,6 +746,9 @@ def _format(cat: Catalogue, scores: np.ndarray, indices: np.ndarray) -> list[dic
 class Service:
     """A served run: its store, its live state, and the lock writers share.
 
+    While it runs it holds the served run folder, and the folder of a SQLite store, so
+    that ``semrec train --out`` never replaces either (:func:`semrec.artifacts.run.hold_folder`).
+
     Args:
         run_dir: the run folder to serve.
         store_url: SQLAlchemy URL of the event store; default: the store a retrain
@@ -662,16 +756,34 @@ class Service:
         index_config: how item vectors are indexed.
         poll: seconds between reads of the store for what other server processes on
             it wrote (events, items, deletions); 0: never (default 1).
+        runs_root: the folder :meth:`swap` may load runs from (default: ``run_dir``'s parent).
     """
 
     def __init__(self, run_dir: str | Path, store_url: str | None = None,
-                 index_config: IndexConfig | None = None, poll: float = 1.0) -> None:
+                 index_config: IndexConfig | None = None, poll: float = 1.0,
+                 runs_root: str | Path | None = None) -> None:
         self.run_dir = Path(run_dir)
-        self.store_url = store_url or Watermark.read(self.run_dir).store or default_url(self.run_dir)
-        self.index_config = index_config or IndexConfig()
-        self.lock = threading.RLock()
-        self.store = EventStore(self.store_url)
-        self.state = LiveState.load(self.run_dir, self.store, self.index_config)
+        self.runs_root = Path(runs_root if runs_root is not None else self.run_dir.absolute().parent).resolve()
+        self._held = {"run": hold_folder(self.run_dir), "store": None}
+        try:
+            self.store_url = store_url or Watermark.read(self.run_dir).store or default_url(self.run_dir)
+            self._held["store"] = _hold_store_folder(self.store_url)
+            self.index_config = index_config or IndexConfig()
+            self.lock = threading.RLock()
+            self.store = EventStore(self.store_url)
+            try:
+                self.state = LiveState.load(self.run_dir, self.store, self.index_config)
+            except BaseException:
+                self.store.close()
+                raise
+        except BaseException:
+            for fd in self._held.values():
+                release_folder(fd)
+            raise
+        run = self.state.run
+        # what a switched-to run may name: the data and text encoder the operator started with
+        self.dataset_path = _resolved((run.info.get("dataset") or {}).get("path"))
+        self.encoder = _resolved(run.text_config.encoder)
         self._closed = threading.Event()
         self._poller = None
         if poll > 0:
@@ -697,6 +809,9 @@ class Service:
         if self._poller is not None:
             self._poller.join(timeout=10)
         self.store.close()
+        for key, fd in self._held.items():
+            release_folder(fd)
+            self._held[key] = None
 
     # ------------------------------------------------------------------ writes
     def post_events(self, batch: Sequence[Event]) -> dict[str, int]:
@@ -748,14 +863,67 @@ class Service:
 
     def swap(self, run_dir: str | Path) -> dict[str, Any]:
         """Serve ``run_dir`` from now on. Requests keep being answered by the old run
-        while the new one loads and replays; the switch itself is one assignment."""
-        run_dir = Path(run_dir)
-        fresh = LiveState.load(run_dir, self.store, self.index_config)
-        with self.lock:
-            fresh.catch_up(self.store)  # what was written while it loaded
-            old, self.state = self.state, fresh
-            self.run_dir = run_dir
+        while the new one loads and replays; the switch itself is one assignment.
+
+        ``run_dir`` must be a run folder under :attr:`runs_root` (a name relative to it, or
+        to the working directory, or an absolute path); anything else, existing or not, is
+        the same :class:`NotFound`. The run must be of the served dataset
+        (:meth:`check_compatible`) and name no other dataset folder or text encoder than
+        the served run did, unless one under the runs root.
+        """
+        run_dir = self.resolve_run(run_dir)
+        held = hold_folder(run_dir)
+        try:
+            run = load_run(run_dir)
+            self.check_compatible(run)
+            fresh = LiveState.load(run, self.store, self.index_config)
+            with self.lock:
+                fresh.catch_up(self.store)  # what was written while it loaded
+                old, self.state = self.state, fresh
+                self.run_dir = run_dir
+                held, self._held["run"] = self._held["run"], held
+        finally:
+            release_folder(held)  # the folder no longer served (or the refused one)
         return {"run": str(run_dir), "previous": str(old.run.path), "model": fresh.run.model_name}
+
+    def resolve_run(self, name: str | Path) -> Path:
+        """The run folder ``name`` names under :attr:`runs_root`, or :class:`NotFound`
+        (one message whether the path is outside the root, missing or no run)."""
+        name = Path(name)
+        tries = [name] if name.is_absolute() else [self.runs_root / name, Path.cwd() / name]
+        for path in tries:
+            try:
+                real = path.resolve()
+                if real.is_relative_to(self.runs_root) and real != self.runs_root and (real / "run.json").is_file():
+                    return path
+            except (OSError, RuntimeError, ValueError):  # unreadable, a symlink loop, a NUL byte
+                continue
+        raise NotFound(f"run: no run folder '{name}' under this server's runs root")
+
+    def check_compatible(self, run: Run) -> None:
+        """Refuse (:class:`Conflict`) a run of another dataset than the served one: the
+        store's events name the served dataset's items. Runs carry the fingerprint of their
+        dataset's items (:func:`~semrec.artifacts.run.dataset_fingerprint`); where either
+        run predates it, the dataset names must agree and every item both runs know must
+        have the same title. Also refused: a run naming another dataset folder or text
+        encoder than the served one, unless it lies under the runs root."""
+        served = self.state.run
+        mine, theirs = served.info.get("dataset") or {}, run.info.get("dataset") or {}
+        if mine.get("fingerprint") and theirs.get("fingerprint"):
+            same = mine["fingerprint"] == theirs["fingerprint"]
+        else:
+            common = set(served.titles) & set(run.titles)
+            same = mine.get("name") == theirs.get("name") and all(served.titles[i] == run.titles[i] for i in common)
+        if not same:
+            raise Conflict(f"run: '{run.path.name}' was trained on dataset '{theirs.get('name')}', not on the "
+                           f"served '{mine.get('name')}' (their items differ); the store's events name the "
+                           "served dataset's items, so it cannot take over this store")
+        for what, path, allowed in (("dataset folder", theirs.get("path"), self.dataset_path),
+                                    ("text encoder", run.text_config.encoder, self.encoder)):
+            real = _resolved(path)
+            if real is not None and real != allowed and not real.is_relative_to(self.runs_root):
+                raise Conflict(f"run: '{run.path.name}' names a {what} this server was not started with; "
+                               "switching to it needs a restart with that run")
 
     # ------------------------------------------------------------------ reads
     def health(self) -> dict[str, Any]:

@@ -11,12 +11,18 @@ Tables:
   (nullable), ``timestamp`` (Unix seconds), ``key`` (idempotency key, unique; nullable).
 * ``items``: items posted to the service: ``id``, ``item_id`` (unique), ``text``, ``title``.
 * ``deleted_users``: ``user_id``, ``event_id`` (the last event id at deletion time).
+* ``meta``: ``key``, ``value``; ``store_id`` is a random id written when the store is
+  created, so a run that records how far it read a store (``serve.json``) can tell that
+  store from another one.
 
 Replaying ``events`` and ``items`` in ``id`` order rebuilds the service's state.
+:meth:`EventStore.snapshot` reads everything in one consistent view, with the id below
+which nothing more can appear (PostgreSQL commits rows out of id order).
 """
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -36,13 +42,14 @@ from sqlalchemy import (
     event,
     func,
     select,
+    text,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, OperationalError, SQLAlchemyError
 
+from semrec.artifacts.run import STORE_FILE
 from semrec.errors import SemrecError
 
-STORE_FILE = "events.sqlite"
 MAX_ID = 256  # longest external id / idempotency key accepted
 
 metadata = MetaData()
@@ -79,6 +86,16 @@ deleted_users = Table(
     Column("user_id", String(MAX_ID), primary_key=True),
     Column("event_id", BigInteger, nullable=False),
 )
+
+meta = Table(
+    "meta",
+    metadata,
+    Column("key", String(64), primary_key=True),
+    Column("value", Text, nullable=False),
+)
+
+#: Seconds a snapshot waits for writers that hold rows not yet committed (PostgreSQL).
+SNAPSHOT_LOCK_TIMEOUT_S = 10
 
 
 class StoreError(SemrecError):
@@ -121,6 +138,23 @@ class StoredItem:
     title: str | None
 
 
+@dataclass(frozen=True)
+class Snapshot:
+    """What a store held at one instant (:meth:`EventStore.snapshot`).
+
+    ``events`` and ``items`` are the rows with ids above the ``after`` asked for, in id
+    order. ``events_through`` / ``items_through``: no row with a smaller or equal id can
+    become visible later (rows above it may, on PostgreSQL, commit late).
+    """
+
+    store_id: str
+    deleted: dict[str, int]
+    events: list[StoredEvent]
+    items: list[StoredItem]
+    events_through: int
+    items_through: int
+
+
 def default_url(run_dir: str | Path) -> str:
     """The SQLite file inside the served run folder."""
     return f"sqlite:///{Path(run_dir).resolve() / STORE_FILE}"
@@ -158,6 +192,10 @@ class EventStore:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         try:
             metadata.create_all(self.engine)
+            with self.engine.begin() as conn:  # a new store gets its id; an existing one keeps it
+                conn.execute(self._insert(meta).on_conflict_do_nothing(index_elements=["key"]),
+                             {"key": "store_id", "value": uuid.uuid4().hex})
+                self.store_id: str = conn.execute(select(meta.c.value).where(meta.c.key == "store_id")).scalar_one()
         except SQLAlchemyError as e:
             raise StoreError(f"cannot open the event store at {_redact(url)}: {_reason(e)}") from None
 
@@ -263,6 +301,63 @@ class EventStore:
             if key is not None:
                 q = q.where(events.c.key == key)
             return int(conn.execute(q).scalar_one())
+
+    def snapshot(self, events_after: int = 0, items_after: int = 0) -> Snapshot:
+        """Deletions, events (``id > events_after``) and items (``id > items_after``) as of
+        one instant, read in one transaction, with the ids through which nothing more can
+        appear.
+
+        SQLite commits one writer at a time in id order, so what one read transaction
+        sees is a prefix: everything through its largest id. PostgreSQL hands out ids at
+        insert and commits in any order, so the snapshot first waits (``LOCK ... IN SHARE
+        MODE``, a few milliseconds) for every transaction still holding an uncommitted row
+        and notes the largest id then: everything through it is final. Rows above it that
+        the snapshot sees are returned too; the caller records them as applied above the
+        mark (:class:`semrec.serve.live.Tail`).
+        """
+        fence = None
+        if self.dialect == "postgresql":
+            fence = self._fence()
+        try:
+            with self.engine.connect() as conn:
+                if self.dialect == "postgresql":
+                    conn = conn.execution_options(isolation_level="REPEATABLE READ")
+                    conn.begin()
+                else:
+                    conn.exec_driver_sql("BEGIN")  # pysqlite would run each SELECT on its own
+                deleted = {u: int(e) for u, e in conn.execute(select(deleted_users.c.user_id, deleted_users.c.event_id))}
+                ev = conn.execute(select(events).where(events.c.id > events_after).order_by(events.c.id)).all()
+                it = conn.execute(select(items).where(items.c.id > items_after).order_by(items.c.id)).all()
+                e_max = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+                i_max = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one()
+                conn.commit()
+        except OperationalError as e:
+            raise StoreError(f"event store {_redact(self.url)} is unavailable: {_reason(e)}") from None
+        through = (int(e_max), int(i_max)) if fence is None else fence
+        return Snapshot(
+            self.store_id, deleted,
+            [StoredEvent(r.id, r.user_id, r.item_id, r.rating, r.timestamp, r.key) for r in ev],
+            [StoredItem(r.id, r.item_id, r.text, r.title) for r in it],
+            max(through[0], events_after), max(through[1], items_after),
+        )
+
+    def _fence(self) -> tuple[int, int]:
+        """PostgreSQL: the largest event and item ids once no transaction holds an
+        uncommitted row of either table (new writers wait for the few milliseconds this takes)."""
+        tries, attempt = 3, 0
+        while True:
+            attempt += 1
+            try:
+                with self.engine.begin() as conn:
+                    conn.execute(text(f"SET LOCAL lock_timeout = '{SNAPSHOT_LOCK_TIMEOUT_S}s'"))
+                    conn.execute(text("LOCK TABLE events, items IN SHARE MODE"))
+                    e = conn.execute(select(func.coalesce(func.max(events.c.id), 0))).scalar_one()
+                    i = conn.execute(select(func.coalesce(func.max(items.c.id), 0))).scalar_one()
+                return int(e), int(i)
+            except OperationalError as err:
+                if attempt >= tries:
+                    raise StoreError(f"event store {_redact(self.url)}: a writer kept rows uncommitted for "
+                                     f"{SNAPSHOT_LOCK_TIMEOUT_S} s, {tries} times; try again ({_reason(err)})") from None
 
     def watermark(self) -> tuple[int, int]:
         """The largest event id and item id stored (0 when empty)."""

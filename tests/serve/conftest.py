@@ -43,7 +43,10 @@ def semgraph_run(semgraph_run_master, tmp_path) -> Path:
 
 @pytest.fixture
 def postgres_url() -> str:
-    """A fresh schema-free database URL, or a skip when no PostgreSQL is configured."""
+    """A URL of empty tables on the test PostgreSQL, or a skip when none is configured.
+
+    Each xdist worker gets its own schema (``search_path`` in the URL), so that two tests
+    running at once never drop each other's tables."""
     url = os.environ.get("SEMREC_TEST_POSTGRES_URL")
     if not url:
         pytest.skip("PostgreSQL not configured: set SEMREC_TEST_POSTGRES_URL (.ci/run does)")
@@ -51,10 +54,12 @@ def postgres_url() -> str:
 
     from semrec.serve.store import metadata
 
-    # tests share one database: start from empty tables
+    schema = f"semrec_{os.environ.get('PYTEST_XDIST_WORKER', 'main')}"
+    url = f"{url}{'&' if '?' in url else '?'}options=-csearch_path%3D{schema}"
     engine = create_engine(url)
     try:
         with engine.begin() as conn:
+            conn.execute(text(f'CREATE SCHEMA IF NOT EXISTS "{schema}"'))
             metadata.drop_all(conn)
             conn.execute(text("SELECT 1"))
     finally:
@@ -93,15 +98,16 @@ class LiveServer:
 
 @pytest.fixture
 def serve():
-    """``serve(run_dir, store_url=None, token=None, fast_reads=True) -> LiveServer`` over real HTTP."""
+    """``serve(run_dir, store_url=None, token=None, fast_reads=True, open_writes=False,
+    runs_root=None) -> LiveServer`` over real HTTP."""
     from semrec.serve.api import create_app
     from semrec.serve.live import Service
 
     started = []
 
-    def start(run_dir, store_url=None, token=None, fast_reads=True):
-        service = Service(run_dir, store_url)
-        server = LiveServer(create_app(service, token, fast_reads))
+    def start(run_dir, store_url=None, token=None, fast_reads=True, open_writes=False, runs_root=None):
+        service = Service(run_dir, store_url, runs_root=runs_root)
+        server = LiveServer(create_app(service, token, fast_reads, open_writes=open_writes))
         server.service = service
         started.append(server)
         return server

@@ -1,6 +1,7 @@
 """The HTTP API over real HTTP on loopback (uvicorn in a thread), MF run, SQLite store."""
 import json
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from uuid import uuid4
 
 import httpx
@@ -182,3 +183,225 @@ def test_openapi_schema_describes_the_endpoints(serve, mf_run):
     for path in ("/recommend", "/similar", "/explain", "/events", "/items", "/users/{user}", "/health"):
         assert path in schema["paths"]
     assert {"EventIn", "EventBatch", "Recommendations"} <= set(schema["components"]["schemas"])
+
+
+# --------------------------------------------------------------------------- #20: no 500, no open door
+
+
+def test_a_timestamp_beyond_year_9999_is_a_422_not_a_500(serve, mf_run):
+    srv = serve(mf_run)
+    r = srv.client.post("/events", json={"user": "u1", "item": "s1", "timestamp": 2**63})
+    assert r.status_code == 422 and "timestamp" in r.json()["detail"]
+    r = srv.client.post("/events", json={"user": "u1", "item": "s1", "rating": 1e300})
+    assert r.status_code == 422 and "rating" in r.json()["detail"]
+    for bad in ("nul\x00id", "lone \ud800 surrogate"):
+        r = srv.client.post("/events", content=json.dumps({"user": bad, "item": "s1"}),
+                            headers={"content-type": "application/json"})
+        assert r.status_code == 422 and "user" in r.json()["detail"], r.text
+    assert srv.client.delete("/users/a%00b").status_code == 422
+    assert srv.service.store.count_events() == 0
+
+
+def test_a_chunked_body_over_the_limit_gets_413(serve, mf_run):
+    srv = serve(mf_run)
+
+    def chunks():  # no Content-Length: the body streams in chunks
+        for _ in range(10):
+            yield b"x" * (1024 * 1024)
+
+    r = srv.client.post("/events", content=chunks(), headers={"content-type": "application/json"})
+    assert r.status_code == 413 and "larger than" in r.json()["detail"]
+    ok = srv.client.post("/events", content=iter([b'{"user": "u1", ', b'"item": "s1"}']),
+                         headers={"content-type": "application/json"})
+    assert ok.status_code == 200 and ok.json()["stored"] == 1
+
+
+def test_a_form_content_type_gets_a_422_that_says_to_send_json(serve, mf_run):
+    srv = serve(mf_run)
+    # what `curl -X POST URL -d '{...}'` sends
+    r = srv.client.post("/events", content=b'{"user": "42", "item": "s1"}',
+                        headers={"content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 422
+    assert "Content-Type: application/json" in r.json()["detail"]
+    assert "application/x-www-form-urlencoded" in r.json()["detail"]
+
+
+def _schema_of(schema, path, method, status):
+    op = schema["paths"][path][method]
+    ref = op["responses"][str(status)]["content"]["application/json"]["schema"]["$ref"]
+    return schema["components"]["schemas"][ref.rsplit("/", 1)[1]]
+
+
+@pytest.mark.parametrize("method,path,template,kwargs,status", [
+    ("get", "/recommend", "/recommend", {"params": {"user": "u1", "k": 0}}, 422),
+    ("get", "/recommend", "/recommend", {"params": {"user": "u1", "candidates": "nope"}}, 404),
+    ("get", "/similar", "/similar", {"params": {"item": "zzz"}}, 404),
+    ("post", "/events", "/events", {"json": {"user": "u1", "item": "unknown-item"}}, 404),
+    ("post", "/events", "/events", {"json": {"user": "u1"}}, 422),
+    ("post", "/events", "/events", {"content": b"x" * (MAX_BODY + 1)}, 413),
+    ("post", "/items", "/items", {"json": {"item": "s1", "text": "already known"}}, 409),
+    ("post", "/run", "/run", {"json": {"run": "no-such-run"}}, 404),
+    ("delete", "/users/u1", "/users/{user}", {"headers": {"x-forwarded-for": "203.0.113.7"}}, 403),
+])
+def test_error_bodies_are_what_the_schema_documents(serve, mf_run, method, path, template, kwargs, status):
+    srv = serve(mf_run)
+    schema = srv.client.get("/openapi.json").json()
+    r = getattr(srv.client, method)(path, **kwargs)
+    assert r.status_code == status, r.text
+    documented = _schema_of(schema, template, method, status)
+    body = r.json()
+    assert set(body) <= set(documented["properties"]) and set(documented["required"]) <= set(body)
+    assert isinstance(body["detail"], str) and body["detail"]
+    for e in body.get("errors") or []:
+        assert set(e) == {"field", "message"}
+
+
+def test_docs_work_offline(serve, mf_run):
+    """/docs used to load Swagger UI from a CDN: a blank page without internet."""
+    import re
+
+    srv = serve(mf_run)
+    page = srv.client.get("/docs")
+    assert page.status_code == 200
+    urls = re.findall(r"""(?:src|href)=["']([^"']+)["']""", page.text) + re.findall(r"url: *'([^']+)'", page.text)
+    assert urls and not [u for u in urls if "//" in u]  # nothing from another host
+    for u in urls:
+        got = srv.client.get(u)
+        assert got.status_code == 200, u
+    js = [u for u in urls if u.endswith(".js")]
+    assert js and len(srv.client.get(js[0]).content) > 100_000  # the real Swagger UI bundle
+
+
+def test_without_a_token_writes_answer_this_machine_only(serve, mf_run):
+    """A schemathesis run once deleted every user of a served run: writes were open to all."""
+    srv = serve(mf_run)
+    far = {"x-forwarded-for": "203.0.113.7"}  # how a client seen through a local proxy arrives
+    for method, path, kwargs in (("post", "/events", {"json": {"user": "u1", "item": "s1"}}),
+                                 ("delete", "/users/u1", {}),
+                                 ("post", "/run", {"json": {"run": str(mf_run)}})):
+        r = getattr(srv.client, method)(path, headers=far, **kwargs)
+        assert r.status_code == 403 and "--token" in r.json()["detail"], (path, r.text)
+    assert srv.client.get("/recommend", params={"user": "u1"}, headers=far).status_code == 200
+    assert srv.service.store.count_events() == 0 and srv.service.state.user_entry("u1").index is not None
+    assert srv.client.post("/events", json={"user": "u1", "item": "s1"}).status_code == 200  # loopback
+
+
+def test_open_writes_and_tokens_are_explicit(serve, mf_run, tmp_path):
+    far = {"x-forwarded-for": "203.0.113.7"}
+    srv = serve(mf_run, token="s3cret")
+    r = srv.client.post("/events", json={"user": "u1", "item": "s1"}, headers=far)
+    assert r.status_code == 401  # a token: asked of everyone, near or far
+    r = srv.client.post("/events", json={"user": "u1", "item": "s1"}, headers={**far, "Authorization": "Bearer s3cret"})
+    assert r.status_code == 200
+    opened = serve(mf_run, f"sqlite:///{tmp_path / 'open.sqlite'}", open_writes=True)  # --insecure
+    assert opened.client.post("/events", json={"user": "u2", "item": "s1"}, headers=far).status_code == 200
+
+
+# --------------------------------------------------------------------------- POST /run
+
+
+def _copy_run(src, dst, edit=None):
+    import shutil
+
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("events.sqlite*", "tensorboard"))
+    if edit is not None:
+        info = json.loads((dst / "run.json").read_text())
+        edit(info)
+        (dst / "run.json").write_text(json.dumps(info))
+    return dst
+
+
+def test_run_switches_stay_inside_the_runs_root_and_say_nothing_about_the_rest(serve, mf_run, tmp_path_factory):
+    srv = serve(mf_run)  # runs root: the run's parent
+    elsewhere = _copy_run(mf_run, tmp_path_factory.mktemp("elsewhere") / "run")
+    # outside the root, missing, not a run, a way out through '..': one answer, whatever exists
+    for path in (elsewhere, elsewhere.parent / "missing", Path("/etc"), mf_run.parent / ".." / "elsewhere0" / "run"):
+        r = srv.client.post("/run", json={"run": str(path)})
+        assert (r.status_code, r.json()) == (404, {"detail": f"run: no run folder '{path}' under this server's runs root"})
+    assert srv.client.get("/health").json()["run"] == str(mf_run)
+    sibling = _copy_run(mf_run, mf_run.parent / "sibling")
+    ok = srv.client.post("/run", json={"run": "sibling"})  # a name under the root
+    assert ok.status_code == 200 and ok.json()["run"] == str(sibling)
+
+
+@pytest.mark.parametrize("file,content", [
+    ("run.json", b"[]"),
+    ("ids.json", b"\xff\xfe\xfa not utf-8"),
+    ("model.safetensors", b"garbage"),
+    ("embeddings.safetensors", b"\x10\x00\x00\x00\x00\x00\x00\x00{\"a\":1}         "),
+])
+def test_a_damaged_run_is_a_422_not_a_500(serve, mf_run, file, content):
+    srv = serve(mf_run)
+    broken = _copy_run(mf_run, mf_run.parent / "broken")
+    (broken / file).write_bytes(content)
+    r = srv.client.post("/run", json={"run": "broken"})
+    assert r.status_code == 422 and file in r.json()["detail"], r.text
+    assert srv.client.get("/recommend", params={"user": "u1"}).status_code == 200
+
+
+def test_a_run_of_another_dataset_cannot_take_over_the_store(serve, mf_run, books, train_run):
+    """Its items share no meaning with the events in the store (a user's Star Wars
+    became a monitor stand)."""
+    srv = serve(mf_run)
+    srv.client.post("/events", json={"user": "u1", "item": "s1"})
+    train_run(books, "popularity", mf_run.parent / "books", [])
+    r = srv.client.post("/run", json={"run": "books"})
+    assert r.status_code == 409 and "trained on dataset" in r.json()["detail"]
+    assert srv.client.get("/health").json()["run"] == str(mf_run)
+    # runs from before fingerprints: the dataset name and the titles of shared items decide
+    old = _copy_run(mf_run, mf_run.parent / "old", edit=lambda info: info["dataset"].pop("fingerprint"))
+    assert srv.client.post("/run", json={"run": old.name}).status_code == 200
+    retitled = _copy_run(mf_run, mf_run.parent / "retitled", edit=lambda info: info["dataset"].pop("fingerprint"))
+    (retitled / "titles.json").write_text(json.dumps({"s1": "A monitor stand"}))
+    assert srv.client.post("/run", json={"run": retitled.name}).status_code == 409
+
+
+def test_a_switched_run_may_not_name_other_folders(serve, mf_run):
+    srv = serve(mf_run)
+    probe = _copy_run(mf_run, mf_run.parent / "probe", edit=lambda info: info["dataset"].update(path="/etc"))
+    r = srv.client.post("/run", json={"run": probe.name})
+    assert r.status_code == 409 and "dataset folder" in r.json()["detail"]
+    enc = _copy_run(mf_run, mf_run.parent / "enc")
+    (enc / "config.toml").write_text((enc / "config.toml").read_text() + '\n[text]\nencoder = "/root"\n')
+    r = srv.client.post("/run", json={"run": enc.name})
+    assert r.status_code == 409 and "text encoder" in r.json()["detail"]
+    assert srv.client.get("/health").json()["run"] == str(mf_run)
+
+
+def test_a_run_switch_needs_the_token_when_there_is_one(serve, mf_run):
+    srv = serve(mf_run, token="t")
+    _copy_run(mf_run, mf_run.parent / "next")
+    assert srv.client.post("/run", json={"run": "next"}).status_code == 401
+    r = srv.client.post("/run", json={"run": "next"}, headers={"Authorization": "Bearer t"})
+    assert r.status_code == 200
+
+
+# --------------------------------------------------------------------------- the event loop
+
+
+def test_the_first_category_request_does_not_block_other_requests(serve, mf_run, monkeypatch):
+    """Reading the dataset for categories ran on the event loop: every request waited."""
+    import threading
+
+    import semrec.data.load as load
+
+    real, release = load.load_dataset, threading.Event()
+
+    def slow_load(*args, **kwargs):
+        release.wait(timeout=60)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(load, "load_dataset", slow_load)
+    srv = serve(mf_run)
+    answers = []
+    first = threading.Thread(target=lambda: answers.append(
+        httpx.get(f"{srv.url}/recommend", params={"user": "u2", "k": 5, "category": "genres:Romance"},
+                  timeout=90)))
+    first.start()
+    try:
+        health = httpx.get(f"{srv.url}/health", timeout=10)  # answered while the dataset loads
+        assert health.status_code == 200 and first.is_alive()
+    finally:
+        release.set()
+        first.join(timeout=90)
+    assert answers[0].status_code == 200 and all(i.startswith("r") for i in ids(answers[0].json()))

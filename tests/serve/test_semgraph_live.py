@@ -52,7 +52,10 @@ def test_retrain_warm_starts_and_the_service_switches_runs(serve, semgraph_run, 
     assert r.status_code == 200 and r.json()["run"] == str(out)
     health = srv.client.get("/health").json()
     assert health["run"] == str(out) and health["n_items"] == len(new.items)
-    assert health["live_users"] == 2  # "after" and the forgotten u0; the rest is inside the new run
+    # "after" alone: the rest, and u0's deletion, are inside the new run (not replayed again)
+    assert health["live_users"] == 1
+    gone = srv.client.get("/recommend", params={"user": "u0", "k": 3}).json()
+    assert gone == srv.client.get("/recommend", params={"user": "never-seen", "k": 3}).json() | {"user": "u0"}
     late = ids(srv.client.get("/recommend", params={"user": "late", "k": 5}).json())
     assert not {"r1", "r2", "n1"} & set(late)
     with httpx.Client(base_url=srv.url) as c:
