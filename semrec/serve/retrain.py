@@ -44,11 +44,11 @@ from semrec.data.idmap import IdMap
 from semrec.data.split import Split
 from semrec.errors import SemrecError
 from semrec.models import catalog
-from semrec.models.base import FittedModel, Scorer
+from semrec.models.base import FittedModel, HistoryScorer, Scorer
 from semrec.models.semantic import SemanticModel
 from semrec.serve.live import Watermark
 from semrec.serve.store import EventStore, StoredEvent, default_url
-from semrec.train.loop import TrainConfig, fit, resolve_device, seed_everything
+from semrec.train.loop import TrainConfig, fit, resolve_device, seed_everything, training_graph
 
 
 def retrain(
@@ -63,7 +63,6 @@ def retrain(
     """Write a new run at ``out`` from ``run_dir`` and its stored events; returns a summary.
     An existing run at ``out`` is replaced only with ``overwrite``."""
     from semrec.evaluate.ranking import evaluate_ranking
-    from semrec.graph.interaction import InteractionGraph
     from semrec.pipeline import DEFAULT_KS
 
     run_dir, out = Path(run_dir), Path(out)
@@ -128,9 +127,11 @@ def retrain(
             scorer = model
         else:
             device = resolve_device(train_config.device)
-            graph = InteractionGraph(train, device, item_item=None if text is None else text.knn)
+            graph = training_graph(split, device, None if text is None else text.knn)
             result = fit(model, split, train_config, graph=graph, log_path=folder / "log.jsonl", device=device)
             scorer = model.scorer(graph)
+            if isinstance(scorer, HistoryScorer):  # the new run's users over all they did
+                scorer.remember(split.matrix("train+valid+test+support", "timestamps"))
         fit_s = time.perf_counter() - t0
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
         n_test_users = int(test.pop("n_users", 0))
