@@ -23,8 +23,8 @@ with the ID residual ``e_u`` (``user_ids``) and the profile text ``t_u`` (where 
 has user text) optional. The user is a function of the history, so a test-time history
 (train + valid), a served user's live events and a new user all go through the same code.
 
-Score: ``s(u, i) = ⟨u, v_i⟩ / τ`` (cosine; ``normalize = false`` uses the raw inner
-product).
+Score: ``s(u, i) = ⟨u, v_i⟩ / τ + b_i`` (cosine; ``normalize = false`` uses the raw
+inner product; the item prior ``b_i`` only with ``item_prior``).
 
 Objective, ``L = α·L_sup + (1 − α)·L_ssl``:
 
@@ -92,6 +92,10 @@ class SemGraphConfig:
             0 (default) is the full softmax over the trained items.
         temperature: ``τ`` of the softmax (default 0.1).
         normalize: score by cosine (default true) rather than by inner product.
+        item_prior: add a learned per-item bias ``b_i`` to every ranking logit, the
+            item's prior (default false). Cosine scores have no room for popularity; where
+            it predicts much (MovieLens) the prior gives it back. Served as one more
+            coordinate: items ``[v_i, τ·b_i]``, users ``[u, 1]``.
         reg: weight of the squared norm of the ID residuals a batch touches (default 0.0).
         alpha: ``α`` in ``L = α·L_sup + (1−α)·L_ssl`` (default 1.0: no contrastive term).
         eps: norm of the per-layer noise of the contrastive graph views (default 0.2).
@@ -122,6 +126,7 @@ class SemGraphConfig:
     negatives: int = 0
     temperature: float = 0.1
     normalize: bool = True
+    item_prior: bool = False
     reg: float = 0.0
     alpha: float = 1.0
     eps: float = 0.2
@@ -488,6 +493,10 @@ class SemGraph(TrainableModel):
         cfg = self.config
         warm = graph.warm_items.to(items.device)  # (W,)
         tau = cfg.temperature if cfg.normalize else 1.0
+        if cfg.item_prior:  # ⟨q, v⟩/τ + b = ⟨[q/τ, 1], [v, b]⟩
+            q = torch.cat([q / tau, q.new_ones(len(q), 1)], dim=1)
+            items = torch.cat([items, self.item_bias.weight], dim=1)
+            tau = 1.0
         if cfg.loss == "bpr":
             neg = warm[torch.randint(len(warm), (len(y),), device=items.device)]
             return bpr_loss((q * items[y]).sum(-1), (q * items[neg]).sum(-1))
@@ -559,8 +568,14 @@ class SemGraph(TrainableModel):
         h0, _ = self.layer0(graph)
         _, v, layers = self.propagate(graph, h0)
         self.train(was)
-        items = self._out(v)
-        return self.scorer_from_embeddings(items, graph.train, layers=torch.stack(layers))
+        return self.scorer_from_embeddings(self._served_items(self._out(v)), graph.train, layers=torch.stack(layers))
+
+    def _served_items(self, v: torch.Tensor) -> torch.Tensor:
+        """Item vectors as served: ``[v, τ·b]`` with the item prior, else ``v``."""
+        if not self.config.item_prior:
+            return v
+        tau = self.config.temperature if self.config.normalize else 1.0
+        return torch.cat([v, tau * self.item_bias.weight.to(v.device)], dim=1)
 
     def scorer_from_embeddings(self, item_emb: torch.Tensor, train: sp.csr_matrix,
                                user_emb: torch.Tensor | None = None,
@@ -570,15 +585,18 @@ class SemGraph(TrainableModel):
         history, for serving) defaults to zeros until :meth:`HistoryScorer.remember` fills it."""
         model = self
 
+        prior = self.config.item_prior
+
         def encode(users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor,
                    extra: torch.Tensor | None = None) -> torch.Tensor:
             was = model.training
             model.eval()
+            tokens = items[:, :-1] if prior else items  # the prior coordinate is no part of an item's meaning
             with torch.no_grad():
-                out = model._encode_csr(np.asarray(users, dtype=np.int64), history, items.to(item_emb.device),
+                out = model._encode_csr(np.asarray(users, dtype=np.int64), history, tokens.to(item_emb.device),
                                         rows_are_users=False, extra=extra)
             model.train(was)
-            return out
+            return torch.cat([out, out.new_ones(len(out), 1)], dim=1) if prior else out
 
         degree = torch.as_tensor(np.asarray(train.getnnz(axis=0)), device=item_emb.device)
         if user_emb is None:
@@ -609,7 +627,8 @@ class SemGraph(TrainableModel):
             s = torch.as_tensor(neighbours.toarray(), dtype=z.dtype, device=z.device)  # (m, n_items)
             for layer in layers[: self.config.layers]:
                 steps.append(s @ layer.to(z.device))
-        return self._out(torch.stack(steps).mean(0))
+        v = self._out(torch.stack(steps).mean(0))
+        return torch.cat([v, v.new_zeros(len(v), 1)], dim=1) if self.config.item_prior else v  # no prior yet
 
 
 def _gather(items: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

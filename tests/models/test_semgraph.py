@@ -150,7 +150,7 @@ def test_training_lowers_the_loss_with_every_term(make_community_split):
 
 
 @pytest.mark.parametrize("settings", [{"loss": "bpr"}, {"negatives": 5}, {"user_tower": "attention"},
-                                      {"user_ids": True, "reg": 1e-3}, {"normalize": False}])
+                                      {"user_ids": True, "reg": 1e-3}, {"normalize": False}, {"item_prior": True}])
 def test_every_objective_and_tower_learns_the_communities(make_community_split, settings):
     split = make_community_split()
     seed_everything(2)
