@@ -79,6 +79,8 @@ class SemGraphConfig:
         blocks: transformer blocks (default 2).
         heads: transformer attention heads (default 2).
         dropout: dropout on the tower's input items and inside the transformer (default 0.2).
+        use_text: read the item text (default true); false leaves items to their ID
+            residuals alone (the "no text" ablation; new items cannot be placed).
         ids: learn an ID residual per item (default true); false makes a text-only model
             that can rank items it never saw.
         user_ids: learn an ID residual per user too (default false; needs ``ids``).
@@ -117,6 +119,7 @@ class SemGraphConfig:
     blocks: int = 2
     heads: int = 2
     dropout: float = 0.2
+    use_text: bool = True
     ids: bool = True
     user_ids: bool = False
     id_dropout: float = 0.1
@@ -154,6 +157,8 @@ class SemGraphConfig:
             raise ConfigError("model.eps and model.reg must be >= 0")
         if self.user_ids and not self.ids:
             raise ConfigError("model.user_ids needs model.ids = true (a text-only model has no ID residuals)")
+        if not (self.use_text or self.ids):
+            raise ConfigError("model.use_text = false needs model.ids = true: items need text or an ID")
         if self.dim % self.heads:
             raise ConfigError(f"model.heads ({self.heads}) must divide model.dim ({self.dim})")
 
@@ -322,7 +327,9 @@ class SemGraph(TrainableModel):
 
     # ------------------------------------------------------------------ items
     def text_view(self) -> torch.Tensor:
-        """``z_i = MLP(t_i)`` for every item ``(n_items, d)``."""
+        """``z_i = MLP(t_i)`` for every item ``(n_items, d)`` (zeros without ``use_text``)."""
+        if not self.config.use_text:
+            return self.item_text.new_zeros(self.n_items, self.config.dim)
         return self.item_proj(self.item_text)
 
     def layer0(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
@@ -621,6 +628,9 @@ class SemGraph(TrainableModel):
         treats an item without interactions: ``V⁰ = z``, then ``V⁽ˡ⁺¹⁾ = S V⁽ˡ⁾`` over
         ``neighbours`` ``(m, n_items)`` (row-normalised text similarities to the
         catalogue) with the catalogue's item ``layers`` ``(L + 1, n_items, d)``."""
+        if not self.config.use_text:
+            raise ConfigError("this semgraph run was trained with model.use_text = false: it cannot place "
+                              "items (or sentences) by their text")
         z = self.item_proj(text.to(self.item_text.device))  # (m, d)
         steps = [z]
         if neighbours is not None and layers is not None and self.config.layers > 0:
