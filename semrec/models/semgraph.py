@@ -474,13 +474,13 @@ class SemGraph(TrainableModel):
         users_np = batch.users.cpu().numpy()
         seqs = graph.sequences
         if self.causal:
-            win = torch.as_tensor(seqs.window(users_np, cfg.max_len + 1), device=dev)  # (B, L+1)
+            win = _trim(torch.as_tensor(seqs.window(users_np, cfg.max_len + 1), device=dev))  # (B, L+1)
             inputs, targets = win[:, :-1], win[:, 1:]
             valid = inputs != PAD  # (B, L); a valid input is always followed by an item
             h = self.tower.causal(self._tokens(items, inputs), valid)  # (B, L, d)
         else:
             gen = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
-            win = torch.as_tensor(seqs.window(users_np, cfg.max_len, rng=gen), device=dev)  # (B, L)
+            win = _trim(torch.as_tensor(seqs.window(users_np, cfg.max_len, rng=gen), device=dev))  # (B, L)
             inputs = targets = win
             present = win != PAD
             valid = present & (present.sum(1, keepdim=True) > 1)  # a target needs another item
@@ -544,8 +544,8 @@ class SemGraph(TrainableModel):
         out = []
         for start in range(0, len(users), chunk):
             part = np.arange(start, min(start + chunk, len(users)))
-            win = torch.as_tensor(seqs.window(part, self.config.max_len if self.causal else None),
-                                  device=items.device)
+            win = _trim(torch.as_tensor(seqs.window(part, self.config.max_len if self.causal else None),
+                                        device=items.device))
             tokens = self._tokens(items, win) if train else _gather(items, win)
             add = None if extra is None else extra[part[0] : part[-1] + 1].to(items.device)
             out.append(self.encode_users(tokens, win != PAD, torch.as_tensor(users[part], device=items.device), add))
@@ -639,6 +639,14 @@ class SemGraph(TrainableModel):
                 steps.append(s @ layer.to(z.device))
         v = self._out(torch.stack(steps).mean(0))
         return torch.cat([v, v.new_zeros(len(v), 1)], dim=1) if self.config.item_prior else v  # no prior yet
+
+
+def _trim(win: torch.Tensor) -> torch.Tensor:
+    """A left-padded window without its leading all-padding columns. The towers'
+    outputs do not change (positions count from the right end, padding is masked); most
+    histories are far shorter than ``max_len``, so this saves most of the work."""
+    used = (win != PAD).any(0).nonzero()
+    return win[:, int(used[0]) :] if len(used) else win[:, -1:]
 
 
 def _gather(items: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:
