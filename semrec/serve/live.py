@@ -570,8 +570,8 @@ class LiveState:
         if (idx < 0).any():
             missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
             raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
-        idx = np.unique(idx)
         cs = _coldstart()
+        idx = cs.last_occurrences(idx)  # in the order given: a history model reads the newest last
         if not len(idx) and text is None:
             return self._popular_items(cat, k, allowed)
         if text is not None and not text.strip():
