@@ -92,12 +92,14 @@ class SemGraphConfig:
         loss: ``softmax`` (default) or ``bpr``.
         negatives: sampled softmax with this many shared uniform negatives per step;
             0 (default) is the full softmax over the trained items.
-        temperature: ``τ`` of the softmax (default 0.1).
+        temperature: ``τ`` of the softmax; ``None`` (default) is chosen with the
+            history: 0.1 for sequences (one next item: a sharp softmax), 0.3 for sets.
         normalize: score by cosine (default true) rather than by inner product.
         item_prior: add a learned per-item bias ``b_i`` to every ranking logit, the
-            item's prior (default false). Cosine scores have no room for popularity; where
-            it predicts much (MovieLens) the prior gives it back. Served as one more
-            coordinate: items ``[v_i, τ·b_i]``, users ``[u, 1]``.
+            item's prior. Cosine scores have no room for popularity; where it predicts much
+            (a random hold-out of MovieLens ratings) the prior gives it back. Served as one
+            more coordinate: items ``[v_i, τ·b_i]``, users ``[u, 1]``. ``None`` (default):
+            off for sequences, on for sets.
         reg: weight of the squared norm of the ID residuals a batch touches (default 0.0).
         alpha: ``α`` in ``L = α·L_sup + (1−α)·L_ssl`` (default 1.0: no contrastive term).
         eps: norm of the per-layer noise of the contrastive graph views (default 0.2).
@@ -127,9 +129,9 @@ class SemGraphConfig:
     transition_weight: float = 0.0
     loss: Literal["softmax", "bpr"] = "softmax"
     negatives: int = 0
-    temperature: float = 0.1
+    temperature: float | None = None
     normalize: bool = True
-    item_prior: bool = False
+    item_prior: bool | None = None
     reg: float = 0.0
     alpha: float = 1.0
     eps: float = 0.2
@@ -151,7 +153,7 @@ class SemGraphConfig:
                 raise ConfigError(f"model.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.knn_weight + self.transition_weight > 1.0:
             raise ConfigError("model.knn_weight + model.transition_weight must be at most 1")
-        if self.temperature <= 0 or self.ssl_temperature <= 0:
+        if (self.temperature is not None and self.temperature <= 0) or self.ssl_temperature <= 0:
             raise ConfigError("model.temperature and model.ssl_temperature must be > 0")
         if self.eps < 0 or self.reg < 0:
             raise ConfigError("model.eps and model.reg must be >= 0")
@@ -163,19 +165,28 @@ class SemGraphConfig:
             raise ConfigError(f"model.heads ({self.heads}) must divide model.dim ({self.dim})")
 
 
+#: What ``auto`` settings become, by how a user's history is read: chosen on validation
+#: (amazon-office ``leave-one-out`` for sequences, ml-100k ``given:u1`` for sets; see
+#: BENCHMARKS.md).
+AUTO = {
+    "sequence": {"user_tower": "transformer", "temperature": 0.1, "item_prior": False},
+    "set": {"user_tower": "mean", "temperature": 0.3, "item_prior": True},
+}
+
+
 def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
-    """``config`` with ``auto`` settings fixed for a split: ``history = sequence`` and
-    ``user_tower = transformer`` where the split is ``sequential``
-    (:attr:`~semrec.data.split.Split.sequential`), ``set`` and ``mean`` elsewhere. A
-    causal-only tower on an unordered split is refused."""
+    """``config`` with its ``auto`` settings fixed for a split (see :data:`AUTO`):
+    ``history = sequence`` where the split is ``sequential``
+    (:attr:`~semrec.data.split.Split.sequential`), ``set`` elsewhere; the tower,
+    temperature and item prior follow. A causal-only tower on an unordered split is
+    refused."""
     import dataclasses
 
     history = config.history
     if history == "auto":
         history = "sequence" if sequential else "set"
-    tower = config.user_tower
-    if tower == "auto":
-        tower = "transformer" if history == "sequence" else "mean"
+    auto = AUTO[history]
+    tower = auto["user_tower"] if config.user_tower == "auto" else config.user_tower
     if history == "sequence" and not sequential:
         raise ConfigError("model.history = sequence needs ordered data: a leave-one-out or temporal split "
                           "of interactions with times (or a format that lists them in order)")
@@ -183,7 +194,10 @@ def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
         raise ConfigError("model.user_tower = transformer reads ordered histories: use it on a "
                           "leave-one-out or temporal split of data with times (or a format that "
                           "keeps them in order); here use mean or attention")
-    return dataclasses.replace(config, history=history, user_tower=tower)
+    return dataclasses.replace(
+        config, history=history, user_tower=tower,
+        temperature=auto["temperature"] if config.temperature is None else config.temperature,
+        item_prior=auto["item_prior"] if config.item_prior is None else config.item_prior)
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
@@ -285,10 +299,13 @@ class SemGraph(TrainableModel):
         if item_text.shape[0] != n_items:
             raise ValueError(f"item_text has {item_text.shape[0]} rows for {n_items} items")
         cfg = SemGraphConfig(**hyper)
+        if cfg.history == "auto" or cfg.temperature is None or cfg.item_prior is None:
+            # built outside the pipeline (which resolves with the split): the tower decides
+            cfg = resolve_history(cfg, sequential=cfg.user_tower == "transformer" or cfg.history == "sequence")
         self.config = cfg
         self.n_users, self.n_items = n_users, n_items
-        self.tower_name = "mean" if cfg.user_tower == "auto" else cfg.user_tower
-        self.causal = cfg.history == "sequence" or (cfg.history == "auto" and self.tower_name == "transformer")
+        self.tower_name = cfg.user_tower
+        self.causal = cfg.history == "sequence"
         self.register_buffer("format", torch.tensor(FORMAT))
         self.register_buffer("item_text", item_text.float())  # (n_items, t)
         self.register_buffer("rating_mean", torch.as_tensor(float(rating_mean)))
