@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/bench/sasrec-recbole"),
                     help="atomic files, RecBole's logs and checkpoint, scores (default runs/bench/sasrec-recbole)")
     ap.add_argument("--out", type=Path, default=None, help="append the JSON lines to this file")
+    ap.add_argument("--recbole-checkpoint", type=Path, default=None,
+                    help="evaluate this RecBole checkpoint (saved by an earlier run, e.g. one stopped "
+                         "before it finished) instead of training; the line then has no timings")
     args = ap.parse_args()
     if args.threads < 1:
         ap.error("--threads must be at least 1")
@@ -184,11 +187,11 @@ def ensure_venv(venv: Path) -> Path:
     return python
 
 
-def run_worker(python: Path, work: Path, phase: str, threads: int, seed: int) -> None:
+def run_worker(python: Path, work: Path, phase: str, threads: int, seed: int, *extra: str) -> None:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads),
            "PYTHONPATH": ""}  # RecBole's venv must not see semrec's checkout
     cmd = [str(python), str(WORKER), "--work", str(work), "--phase", phase,
-           "--threads", str(threads), "--seed", str(seed)]
+           "--threads", str(threads), "--seed", str(seed), *extra]
     proc = subprocess.run(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     (work / f"worker-{phase}.log").write_text(proc.stdout)
     if proc.returncode != 0:
@@ -242,9 +245,9 @@ def check_split(split: Split, recbole: dict[str, dict], raw: dict[str, list[str]
         ours = {(u, i) for u, seq in sequences(split, (part,)).items() for i in seq}
         theirs = {(u, i) for u, e in recbole.items() for i in e[part]}
         unseen = {(u, i) for u, i in theirs if i not in train_items}
-        if ours != theirs - unseen:
-            diff = sorted((ours ^ (theirs - unseen)))[:5]
-            problems.append(f"{part}: {len(ours ^ (theirs - unseen))} (user, item) pairs differ, e.g. {diff}")
+        differ = ours ^ (theirs - unseen)
+        if differ:
+            problems.append(f"{part}: {len(differ)} (user, item) pairs differ, e.g. {sorted(differ)[:5]}")
         kept[part] = len(unseen)
     for u, entry in recbole.items():
         if train.get(u, []) != entry["train"]:
@@ -430,10 +433,10 @@ class SequenceScorer:
     """semrec's ``Scorer`` for :class:`NativeSASRec`: a user is scored from their items
     in ``parts``, in order; ``score`` checks that this is the evaluator's history."""
 
-    def __init__(self, model: NativeSASRec, split: Split, parts: tuple[str, ...]) -> None:
+    def __init__(self, model: NativeSASRec, split: Split, parts: tuple[str, ...], max_len: int) -> None:
         self.model = model
         self.seqs = index_sequences(split, parts)
-        self.max_len = NativeConfig.max_len
+        self.max_len = max_len
 
     @property
     def n_items(self) -> int:
@@ -457,7 +460,7 @@ def train_native(model: NativeSASRec, split: Split, cfg: NativeConfig, rng: np.r
     is restored."""
     train = [s + 1 for s in index_sequences(split, ("train",)).values() if len(s) >= 2]
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, betas=(0.9, 0.98))
-    valid_scorer = SequenceScorer(model, split, ("train",))
+    valid_scorer = SequenceScorer(model, split, ("train",), cfg.max_len)
     train_s, valid_s, marks = [], [], []
     best_value, best_epoch, best_state, since = -1.0, 0, None, 0
     t0 = time.perf_counter()
@@ -518,9 +521,16 @@ def run_recbole(dataset, split: Split, args, context: dict) -> dict:
         {"items": item_ids, "users": [user_ids[u] for u in test_users], "sequences": seqs}))
 
     t0 = time.perf_counter()
-    run_worker(python, work, "train", args.threads, args.seed)
+    if args.recbole_checkpoint is None:
+        run_worker(python, work, "train", args.threads, args.seed)
+    else:
+        run_worker(python, work, "score", args.threads, args.seed,
+                   "--checkpoint", str(args.recbole_checkpoint.resolve()))
     worker_s = time.perf_counter() - t0
     result = json.loads((work / "recbole_result.json").read_text())
+    if args.recbole_checkpoint is None and result["checkpoint_epoch"] != result["best_epoch"]:
+        raise SystemExit(f"RecBole's checkpoint is from epoch {result['checkpoint_epoch']}, "
+                         f"its best validation from epoch {result['best_epoch']}")
     scores = np.load(work / "scores.npy")  # (N, n_items) in semrec's item order
 
     item_index = split.items.indices
@@ -533,9 +543,8 @@ def run_recbole(dataset, split: Split, args, context: dict) -> dict:
     steps = {"semrec_users_no_exclusion": unmasked_metrics(scores, targets),
              "n_semrec_test_users": len(test_users)}
 
-    train_s = result["train_seconds_per_epoch"]
-    valid_s = result["valid_seconds_per_epoch"]
-    best = result["best_epoch"]
+    train_s = result.get("train_seconds_per_epoch")
+    valid_s = result.get("valid_seconds_per_epoch")
     return {
         "model": "recbole-sasrec",
         **context,
@@ -544,14 +553,15 @@ def run_recbole(dataset, split: Split, args, context: dict) -> dict:
         "recbole_test": result["recbole_test"],
         "protocol_steps": steps,
         "split_check": split_check,
-        "epochs_run": result["epochs_run"],
-        "best_epoch": best + 1,
-        "seconds_per_epoch": statistics.median(train_s),
-        "valid_seconds_per_epoch": statistics.median(valid_s),
-        "train_seconds_per_epoch": [round(s, 3) for s in train_s],
-        "time_to_best_s": result["time_to_best_s"],
-        "fit_s": result["fit_s"],
-        "best_valid": result["best_valid"],
+        "epochs_run": result.get("epochs_run"),
+        "best_epoch": result["checkpoint_epoch"] + 1,
+        "seconds_per_epoch": statistics.median(train_s) if train_s else None,
+        "valid_seconds_per_epoch": statistics.median(valid_s) if valid_s else None,
+        "train_seconds_per_epoch": [round(s, 3) for s in train_s] if train_s else None,
+        "time_to_best_s": result.get("time_to_best_s"),
+        "fit_s": result.get("fit_s"),
+        "best_valid": result.get("best_valid"),
+        "checkpoint": None if args.recbole_checkpoint is None else str(args.recbole_checkpoint),
         "worker_s": worker_s,
         "load_avg_end": os.getloadavg()[0],
         "recbole": {k: result[k] for k in ("recbole_version", "torch_version", "torch_threads",
@@ -567,7 +577,7 @@ def run_native(split: Split, args, context: dict) -> dict:
     rng = np.random.default_rng(args.seed)
     model = NativeSASRec(split.n_items, cfg)
     result = train_native(model, split, cfg, rng)
-    test = evaluate_ranking(SequenceScorer(model, split, ("train", "valid")), split, part="test", ks=KS)
+    test = evaluate_ranking(SequenceScorer(model, split, ("train", "valid"), cfg.max_len), split, part="test", ks=KS)
     train_s = result["train_seconds_per_epoch"]
     return {
         "model": "sasrec-native",

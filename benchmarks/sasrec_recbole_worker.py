@@ -12,6 +12,8 @@ Two phases, each reading and writing files in ``--work``:
   of the best checkpoint; then the best checkpoint scores every user listed in
   ``sequences.json`` over the sequence given there (``scores.npy``, columns in the
   order of ``items`` there). Results go to ``recbole_result.json``.
+* ``score``: no training; the checkpoint ``--checkpoint`` (one a ``train`` phase saved,
+  possibly while still running) is evaluated and scores users as in ``train``.
 
 Not meant to be run by hand: the main script writes ``config.json`` and ``sequences.json``.
 """
@@ -127,17 +129,6 @@ def train(config, dataset, train_data, valid_data, test_data, work: Path) -> dic
     )
     fit_s = time.perf_counter() - t0
 
-    # The best checkpoint, loaded here rather than by ``evaluate(load_best_model=True)``:
-    # RecBole's checkpoint holds its Config object, which torch >= 2.6 refuses to unpickle
-    # under its default ``weights_only=True``. The file is the one this run just wrote.
-    checkpoint = torch.load(trainer.saved_model_file, map_location=config["device"], weights_only=False)
-    model.load_state_dict(checkpoint["state_dict"])
-    model.load_other_parameter(checkpoint.get("other_parameter"))
-    t1 = time.perf_counter()
-    test_result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
-    test_s = time.perf_counter() - t1
-
-    scores_s = score_sequences(model, dataset, config, work)
     epoch = best["epoch"]
     return {
         "epochs_run": len(trainer.train_seconds),
@@ -148,11 +139,31 @@ def train(config, dataset, train_data, valid_data, test_data, work: Path) -> dic
         "fit_s": fit_s,
         "best_valid": {k: float(v) for k, v in best_valid_result.items()},
         "best_valid_score": float(best_valid_score),
+        **test_and_score(trainer, trainer.saved_model_file, dataset, config, test_data, work),
+    }
+
+
+def test_and_score(trainer: Trainer, checkpoint_file: str, dataset, config, test_data, work: Path) -> dict:
+    """Load ``checkpoint_file`` into the trainer's model, take RecBole's own test metrics
+    and score the users of ``sequences.json``.
+
+    The checkpoint is loaded here rather than by ``evaluate(load_best_model=True)``:
+    RecBole's checkpoint holds its Config object, which torch >= 2.6 refuses to unpickle
+    under its default ``weights_only=True``; the file is one this benchmark wrote."""
+    model = trainer.model
+    checkpoint = torch.load(checkpoint_file, map_location=config["device"], weights_only=False)
+    model.load_state_dict(checkpoint["state_dict"])
+    model.load_other_parameter(checkpoint.get("other_parameter"))
+    t0 = time.perf_counter()
+    test_result = trainer.evaluate(test_data, load_best_model=False, show_progress=False)
+    test_s = time.perf_counter() - t0
+    return {
         "recbole_test": {k: float(v) for k, v in test_result.items()},
         "recbole_test_s": test_s,
-        "score_s": scores_s,
+        "score_s": score_sequences(model, dataset, config, work),
         "n_parameters": sum(p.numel() for p in model.parameters()),
-        "checkpoint": trainer.saved_model_file,
+        "checkpoint": checkpoint_file,
+        "checkpoint_epoch": int(checkpoint["epoch"]),
     }
 
 
@@ -193,7 +204,8 @@ def score_sequences(model: SASRec, dataset, config, work: Path) -> float:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--work", type=Path, required=True)
-    ap.add_argument("--phase", choices=("split", "train"), required=True)
+    ap.add_argument("--phase", choices=("split", "train", "score"), required=True)
+    ap.add_argument("--checkpoint", type=Path, help="score: the RecBole checkpoint to evaluate")
     ap.add_argument("--threads", type=int, required=True)
     ap.add_argument("--seed", type=int, required=True)
     args = ap.parse_args()
@@ -205,7 +217,11 @@ def main() -> None:
     if args.phase == "split":
         dump_split(dataset, train_data, valid_data, test_data, args.work / "recbole_split.json")
         return
-    result = train(config, dataset, train_data, valid_data, test_data, args.work)
+    if args.phase == "train":
+        result = train(config, dataset, train_data, valid_data, test_data, args.work)
+    else:
+        trainer = TimedTrainer(config, SASRec(config, train_data._dataset).to(config["device"]))
+        result = test_and_score(trainer, str(args.checkpoint), dataset, config, test_data, args.work)
     result.update(
         load_s=load_s,
         recbole_version=sys.modules["recbole"].__version__,
