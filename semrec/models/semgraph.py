@@ -78,6 +78,8 @@ class SemGraphConfig:
             samples from an unordered history (default 50).
         blocks: transformer blocks (default 2).
         heads: transformer attention heads (default 2).
+        feedforward: width of the transformer's feed-forward layers; ``None`` (default)
+            is ``dim``.
         dropout: dropout on the tower's input items and inside the transformer (default 0.2).
         use_text: read the item text (default true); false leaves items to their ID
             residuals alone (the "no text" ablation; new items cannot be placed).
@@ -120,6 +122,7 @@ class SemGraphConfig:
     max_len: int = 50
     blocks: int = 2
     heads: int = 2
+    feedforward: int | None = None
     dropout: float = 0.2
     use_text: bool = True
     ids: bool = True
@@ -318,7 +321,8 @@ class SemGraph(TrainableModel):
         else:
             self.user_text = None
             self.user_proj = None
-        self.tower = build_tower(self.tower_name, cfg.dim, cfg.max_len, cfg.blocks, cfg.heads, cfg.dropout)
+        self.tower = build_tower(self.tower_name, cfg.dim, cfg.max_len, cfg.blocks, cfg.heads, cfg.dropout,
+                                 cfg.feedforward or cfg.dim)
         self.token_dropout = nn.Dropout(cfg.dropout)
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
