@@ -10,7 +10,7 @@ from typing import Any
 
 import torch
 
-from semrec.artifacts.run import check_out, dataset_fingerprint, save_run, staging
+from semrec.artifacts.run import Run, check_out, dataset_fingerprint, save_run, staging
 from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, to_dict
 from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
@@ -259,3 +259,51 @@ def _refit(model, initial: dict[str, torch.Tensor], split: Split, config: RunCon
     fit(model, full, dataclasses.replace(config.train, epochs=epochs, max_seconds=None), graph=graph,
         device=device, validate=False, log_path=None if folder is None else folder / "refit_log.jsonl")
     return full, graph
+
+
+def transfer_run(run: Run, data: str | Path, split_spec: str | None = None, *, dataset: Dataset | None = None,
+                 on_note: Callable[[str], None] = lambda s: None) -> Run:
+    """A text-only ``semgraph`` run (trained with ``--set ids=false``) applied, without
+    training, to another dataset's catalogue and users: the run's text MLP, graph and user
+    tower over the other dataset's item texts, its training interactions as the graph and
+    its users' histories. Returns a :class:`Run` over the other dataset's split that
+    ``evaluate`` and ``recommend`` use like any run (nothing is written).
+
+    What does not carry over is left out: per-item priors (new catalogue: none) and user
+    profile text (another dataset describes users differently). The text MLP centres the
+    new catalogue's vectors by the new catalogue's own mean (see
+    :class:`~semrec.models.semgraph.TextProjection`).
+    """
+    from semrec.models.semgraph import SemGraph, resolve_history
+
+    if run.model_name != "semgraph" or run.model_config.ids:
+        raise ConfigError(f"run {run.path} cannot rank a catalogue it never saw: only a text-only semgraph run "
+                          "can (train it with --model semgraph --set ids=false)")
+    dataset = dataset or load_dataset(data)
+    for note in dataset.notes:
+        on_note(note)
+    split = make_split(dataset, split_spec or run.data_config.split, seed=run.data_config.split_seed)
+    cfg = run.model_config
+    if cfg.history == "sequence" and not split.sequential:
+        raise ConfigError(f"run {run.path} reads ordered histories (user_tower {cfg.user_tower}); split "
+                          f"'{split.spec}' of {dataset.name} is not sequential: use leave-one-out or temporal "
+                          "on data with times")
+    cfg = resolve_history(cfg, split.sequential)
+    features = text_features(dataset, split.items, None, run.text_config, progress=False)
+    if run.text_encoder and features.encoder["fingerprint"] != run.text_encoder.get("fingerprint"):
+        raise ConfigError(f"the text encoder at hand ({features.encoder['name']}) is not the one run {run.path} "
+                          "was trained with; set [text] encoder to it")
+    model = SemGraph(split.n_users, split.n_items, torch.from_numpy(features.items), **to_dict(cfg))
+    mine = model.state_dict()
+    # the learned maps carry over; tables of the old catalogue's items and users do not
+    shared = {k: v for k, v in run.model.state_dict().items()
+              if k in mine and v.shape == mine[k].shape and not k.startswith(("item_text", "user_", "item_bias"))}
+    mine.update(shared)
+    model.load_state_dict(mine)
+    graph = training_graph(split, resolve_device("auto"), features.knn)
+    scorer = model.scorer(graph).remember(split.matrix("train+valid+test+support", "timestamps"))
+    info = {**run.info, "dataset": {"name": dataset.name, "path": str(dataset.path) if dataset.path else None},
+            "split": split.spec, "n_users": split.n_users, "n_items": split.n_items,
+            "transferred_from": str(run.path)}
+    return dataclasses.replace(run, info=info, model_config=cfg, split=split, titles=dataset.item_titles(),
+                               metrics={}, model=model, scorer=scorer, _seen=None, _train=None, _seen_times=None)

@@ -83,11 +83,16 @@ class SemGraphConfig:
         dropout: dropout on the tower's input items and inside the transformer (default 0.2).
         use_text: read the item text (default true); false leaves items to their ID
             residuals alone (the "no text" ablation; new items cannot be placed).
+        text_skip: add a linear path beside the text MLP, started as a norm-preserving
+            random projection of the text vector (default false).
         ids: learn an ID residual per item (default true); false makes a text-only model
             that can rank items it never saw.
         user_ids: learn an ID residual per user too (default false; needs ``ids``).
         id_dropout: share of items trained without their ID residual in each step
             (default 0.1).
+        context_sampling: with unordered histories, the share of a step's users whose
+            context is cut to a uniformly random number of their items (default 0.0), so
+            that training also sees the few-item histories of new users.
         knn_weight: ``β``, the semantic neighbours' share of a trained item's update
             (default 0.0; items without interactions always take their neighbours).
         transition_weight: ``γ``, the item-transition graph's share (default 0.0).
@@ -125,9 +130,11 @@ class SemGraphConfig:
     feedforward: int | None = None
     dropout: float = 0.2
     use_text: bool = True
+    text_skip: bool = False
     ids: bool = True
     user_ids: bool = False
     id_dropout: float = 0.1
+    context_sampling: float = 0.0
     knn_weight: float = 0.0
     transition_weight: float = 0.0
     loss: Literal["softmax", "bpr"] = "softmax"
@@ -151,7 +158,8 @@ class SemGraphConfig:
         for name in ("layers", "negatives"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("alpha", "text_weight", "id_dropout", "knn_weight", "transition_weight", "dropout"):
+        for name in ("alpha", "text_weight", "id_dropout", "knn_weight", "transition_weight", "dropout",
+                     "context_sampling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"model.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.knn_weight + self.transition_weight > 1.0:
@@ -217,7 +225,8 @@ SEARCH_SPACE: dict[str, Param] = {
 
 
 class TextProjection(nn.Module):
-    """``z = W₂ GELU(W₁ (t − c)/s + b₁) + b₂``: frozen text vectors into the model's space.
+    """``z = W₂ GELU(W₁ x + b₁) + b₂ (+ P x)``, ``x = (t − c)/s``: frozen text vectors into
+    the model's space, with an optional linear skip ``P`` (``skip``).
 
     ``c`` is the mean of the ``reference`` text vectors (the model's own items or users)
     and ``s`` the root mean square norm of ``t − c`` over them. Sentence-encoder vectors
@@ -227,9 +236,16 @@ class TextProjection(nn.Module):
     construction, so new texts (cold start) go through the same centring.
     """
 
-    def __init__(self, text_dim: int, hidden: int, dim: int, reference: torch.Tensor | None = None) -> None:
+    def __init__(self, text_dim: int, hidden: int, dim: int, reference: torch.Tensor | None = None,
+                 skip: bool = False) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(text_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.skip = None
+        if skip:
+            # a linear path that starts as a norm-preserving random projection: the text's own
+            # geometry (what the semantic model ranks by) is there from the first step
+            self.skip = nn.Linear(text_dim, dim, bias=False)
+            nn.init.orthogonal_(self.skip.weight, gain=(text_dim / dim) ** 0.5 if dim < text_dim else 1.0)
         center = torch.zeros(text_dim)
         scale = torch.tensor(1.0)
         if reference is not None and reference.shape[0] > 1:
@@ -242,7 +258,9 @@ class TextProjection(nn.Module):
         self.register_buffer("scale", scale, persistent=False)  # ()
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.net((t - self.center) / self.scale)  # (n, dim)
+        x = (t - self.center) / self.scale
+        z = self.net(x)  # (n, dim)
+        return z if self.skip is None else z + self.skip(x)
 
 
 def edge_attention_propagate(
@@ -312,7 +330,7 @@ class SemGraph(TrainableModel):
         self.register_buffer("format", torch.tensor(FORMAT))
         self.register_buffer("item_text", item_text.float())  # (n_items, t)
         self.register_buffer("rating_mean", torch.as_tensor(float(rating_mean)))
-        self.item_proj = TextProjection(item_text.shape[1], cfg.hidden, cfg.dim, item_text)
+        self.item_proj = TextProjection(item_text.shape[1], cfg.hidden, cfg.dim, item_text, skip=cfg.text_skip)
         self.item_id = _zero_embedding(n_items, cfg.dim) if cfg.ids else None
         self.user_id = _zero_embedding(n_users, cfg.dim) if cfg.user_ids else None
         if user_text is not None:
@@ -505,7 +523,11 @@ class SemGraph(TrainableModel):
             inputs = targets = win
             present = win != PAD
             valid = present & (present.sum(1, keepdim=True) > 1)  # a target needs another item
-            h = self.tower.leave_out(self._tokens(items, inputs), present)  # (B, L, d)
+            context = present
+            if cfg.context_sampling > 0:
+                context = _sample_contexts(present, cfg.context_sampling)
+            h = self.tower.leave_out(self._tokens(items, inputs), context)  # (B, L, d)
+            valid = valid & ((context.sum(1, keepdim=True) - context.long()) > 0)  # some other item in context
         rows = valid.nonzero(as_tuple=True)
         owner = batch.users.to(dev)[rows[0]]  # (N,)
         q = h[rows]  # (N, d)
@@ -660,6 +682,18 @@ class SemGraph(TrainableModel):
                 steps.append(s @ layer.to(z.device))
         v = self._out(torch.stack(steps).mean(0))
         return torch.cat([v, v.new_zeros(len(v), 1)], dim=1) if self.config.item_prior else v  # no prior yet
+
+
+def _sample_contexts(present: torch.Tensor, share: float) -> torch.Tensor:
+    """``present`` ``(B, L)`` with, for a random ``share`` of the rows, only a uniformly
+    random number ``k ∈ [1, n]`` of the row's ``n`` items kept (a random subset)."""
+    b = present.shape[0]
+    n = present.sum(1)  # (B,)
+    k = (torch.rand(b, device=present.device) * n).floor().long() + 1  # (B,) in [1, n]
+    rank = torch.rand(present.shape, device=present.device).masked_fill(~present, 2.0).argsort(1).argsort(1)
+    cut = rank < k[:, None]  # the k randomly first-ranked items of each row
+    chosen = torch.rand(b, device=present.device) < share
+    return torch.where(chosen[:, None], present & cut, present)
 
 
 def _trim(win: torch.Tensor) -> torch.Tensor:
