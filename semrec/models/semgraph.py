@@ -105,8 +105,8 @@ class SemGraphConfig:
         item_prior: add a learned per-item bias ``b_i`` to every ranking logit, the
             item's prior. Cosine scores have no room for popularity; where it predicts much
             (a random hold-out of MovieLens ratings) the prior gives it back. Served as one
-            more coordinate: items ``[v_i, τ·b_i]``, users ``[u, 1]``. ``None`` (default):
-            off for sequences, on for sets.
+            more coordinate: items ``[v_i, τ·b_i]``, users ``[u, 1]``. Default true (it won
+            on validation for sequences and for sets).
         reg: weight of the squared norm of the ID residuals a batch touches (default 0.0).
         alpha: ``α`` in ``L = α·L_sup + (1−α)·L_ssl`` (default 1.0: no contrastive term).
         eps: norm of the per-layer noise of the contrastive graph views (default 0.2).
@@ -141,7 +141,7 @@ class SemGraphConfig:
     negatives: int = 0
     temperature: float | None = None
     normalize: bool = True
-    item_prior: bool | None = None
+    item_prior: bool = True
     reg: float = 0.0
     alpha: float = 1.0
     eps: float = 0.2
@@ -180,8 +180,8 @@ class SemGraphConfig:
 #: (amazon-office ``leave-one-out`` for sequences, ml-100k ``given:u1`` for sets; see
 #: BENCHMARKS.md).
 AUTO = {
-    "sequence": {"user_tower": "transformer", "temperature": 0.1, "item_prior": False},
-    "set": {"user_tower": "mean", "temperature": 0.3, "item_prior": True},
+    "sequence": {"user_tower": "transformer", "temperature": 0.1},
+    "set": {"user_tower": "mean", "temperature": 0.3},
 }
 
 
@@ -207,8 +207,7 @@ def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
                           "keeps them in order); here use mean or attention")
     return dataclasses.replace(
         config, history=history, user_tower=tower,
-        temperature=auto["temperature"] if config.temperature is None else config.temperature,
-        item_prior=auto["item_prior"] if config.item_prior is None else config.item_prior)
+        temperature=auto["temperature"] if config.temperature is None else config.temperature)
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
@@ -320,7 +319,7 @@ class SemGraph(TrainableModel):
         if item_text.shape[0] != n_items:
             raise ValueError(f"item_text has {item_text.shape[0]} rows for {n_items} items")
         cfg = SemGraphConfig(**hyper)
-        if cfg.history == "auto" or cfg.temperature is None or cfg.item_prior is None:
+        if cfg.history == "auto" or cfg.temperature is None:
             # built outside the pipeline (which resolves with the split): the tower decides
             cfg = resolve_history(cfg, sequential=cfg.user_tower == "transformer" or cfg.history == "sequence")
         self.config = cfg
