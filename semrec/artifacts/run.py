@@ -464,9 +464,9 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
             raise RunError(f"{path / 'embeddings.safetensors'}: expected user_emb ({split.n_users}, d) and "
                            f"item_emb ({split.n_items}, d); the run folder is damaged")
         layers = emb.get("item_layers")
-        if layers is not None and (layers.ndim != 3 or tuple(layers.shape[1:]) != tuple(item_emb.shape)):
-            raise RunError(f"{path / 'embeddings.safetensors'}: item_layers should be (L + 1, {split.n_items}, "
-                           f"{item_emb.shape[1]}); the run folder is damaged")
+        if layers is not None and (layers.ndim != 3 or layers.shape[1] != split.n_items):
+            raise RunError(f"{path / 'embeddings.safetensors'}: item_layers should be (L + 1, {split.n_items}, d); "
+                           "the run folder is damaged")
         extra = {} if layers is None else {"layers": layers.float().to(device)}
         # tables may be stored in half precision (semrec.serve.precision); score in float32
         scorer = model.scorer_from_embeddings(item_emb.float().to(device), split.matrix("train"),
