@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 
 from semrec.data.split import Split
-from semrec.errors import ConfigError
+from semrec.errors import ConfigError, TrainingDiverged
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.train import distributed
@@ -88,6 +88,10 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be a whole number >= 0, got {self.seed}")
         if self.patience < 0:
             raise ConfigError(f"train.patience must be >= 0, got {self.patience}")
 
@@ -227,9 +231,10 @@ def fit(
             train_s = time.perf_counter() - t0
             total_train_s += train_s
             record: dict = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, "train_s": train_s}
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(
-                    f"training diverged at epoch {epoch} (loss {record['loss']}); lower train.lr"
+            if not math.isfinite(record["loss"]) or not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch} (loss {record['loss']:.4g}, or weights no longer "
+                    "finite); lower train.lr (or the model's regularisation weight)"
                 )
             last = epoch == config.epochs or (
                 config.max_seconds is not None and total_train_s >= config.max_seconds
