@@ -2,7 +2,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from semrec.config import DataConfig, TextConfig, apply_sets, dump_toml, from_dict, parse_value, read_toml, tables
+from semrec.config import (
+    DataConfig,
+    TextConfig,
+    apply_sets,
+    dump_toml,
+    from_dict,
+    parse_value,
+    read_toml,
+    tables,
+)
 from semrec.errors import ConfigError
 from semrec.train.loop import TrainConfig
 
@@ -150,6 +159,7 @@ def test_non_finite_and_huge_numbers_are_refused(key, text, message):
     (DataConfig, {"split_seed": -1}, "data.split_seed must be a whole number >= 0, got -1"),
     (TrainConfig, {"seed": -1}, "train.seed must be a whole number >= 0, got -1"),
     (TrainConfig, {"weight_decay": -0.5}, "train.weight_decay must be >= 0"),
+    (TrainConfig, {"threads": 0}, "train.threads must be at least 1"),
     (TextConfig, {"knn": -1}, "text.knn must be >= 0"),
     (TextConfig, {"encode_batch_size": 0}, "text.encode_batch_size must be at least 1"),
     (TextConfig, {"max_seq_length": 1}, "text.max_seq_length must be at least 2"),

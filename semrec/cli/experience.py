@@ -49,7 +49,12 @@ def tune(data_name, model_name, n_trials, split_spec, timeout, config_file, sets
          as_json) -> None:
     """Search MODEL's hyper-parameters with Optuna on DATA's validation part; write the best
     config as a TOML that `semrec train --config` accepts, and a plot of the trials."""
+    from semrec.pipeline import build_config
+    from semrec.train.threads import use_threads
     from semrec.tune.study import tune as run_tune
+
+    # the base settings decide the threads (the run's train.threads, else the load rule)
+    use_threads(build_config(model_name, config_file, list(sets), split_spec).train.threads)
 
     def on_trial(t: dict) -> None:
         if quiet or as_json:

@@ -105,3 +105,32 @@ def test_a_run_folder_carries_its_plots_and_tensorboard_logs(runs):
     tags = events.Tags()["scalars"]
     assert any("loss" in t for t in tags) and any("ndcg@20" in t for t in tags), tags
     assert len(events.Scalars(next(t for t in tags if t.endswith("loss")))) == 5  # one point per epoch
+
+
+# ------------------------------------------------------------------ a busy machine (issue 20)
+
+
+def test_the_demo_keeps_to_its_time_budget(run_cli, tmp_path, data_home):
+    # a busy machine trains fewer epochs rather than keep a new user waiting
+    code, out, _ = run_cli("demo", "--out", str(tmp_path / "demo"), "--epochs", "5", "--seconds", "0.001")
+    assert code == 0
+    assert "(1 epoch in" in out and "the 0.001s budget ended training early" in out
+    recommended = out.split("semrec recommends for user 1:")[1].strip().splitlines()
+    assert [line.split(".")[0].strip() for line in recommended[:10]] == [str(r) for r in range(1, 11)]
+    assert not (tmp_path / "demo" / "tensorboard").exists()
+
+
+def test_every_command_that_computes_applies_the_thread_rule(run_cli, runs, monkeypatch):
+    import torch
+
+    from semrec.train import threads
+
+    monkeypatch.setattr(threads, "auto_threads", lambda: 2)
+    try:
+        for args in (["evaluate", str(runs / "mf")], ["recommend", str(runs / "mf"), "--user", "1"],
+                     ["similar", str(runs / "mf"), "--item", "50"]):
+            threads.use_threads(1)
+            assert run_cli(*args)[0] == 0
+            assert torch.get_num_threads() == 2, args
+    finally:
+        threads.use_threads(1)
