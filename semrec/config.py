@@ -118,7 +118,8 @@ def _check(cls: type, name: str, value: Any, where: str) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         raise ConfigError(f"{where}{name}: expected a finite number, got {value!r}")
     if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
-        raise ConfigError(f"{where}{name}: {value} is too large; expected a whole number of magnitude below 2**63")
+        raise ConfigError(f"{where}{name}: {value} is too large; expected a whole number of magnitude "
+                          "below 2**63")
     if typing.get_origin(tp) is typing.Literal and value not in typing.get_args(tp):
         choices = ", ".join(repr(a) for a in typing.get_args(tp))
         raise ConfigError(f"{where}{name}: expected one of {choices}, got {value!r}")
