@@ -158,16 +158,23 @@ def _print_metrics(metrics: dict) -> None:
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cut-offs, comma-separated.")
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
-    """Full-ranking metrics of RUN_DIR on its test part."""
+    """Full-ranking metrics of RUN_DIR on its test part (and RMSE/MAE for a rating run)."""
+    import torch
+
     from semrec.artifacts.run import load_run
     from semrec.evaluate.cold import cold_sections
-    from semrec.evaluate.ranking import evaluate_ranking
+    from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 
     cut = _parse_ks(ks)
     _use_threads()
     run = load_run(run_dir)
     metrics = evaluate_ranking(run.scorer, run.split, part="test", ks=cut)
     n_users = int(metrics.pop("n_users", 0))
+    if run.train_config.task == "rating" and hasattr(run.model, "predict_ratings"):
+        graph = run.graph()
+        run.model.eval()
+        with torch.no_grad():  # as training evaluated it (semrec.pipeline.train_and_save)
+            metrics.update(evaluate_rating(lambda u, i: run.model.predict_ratings(u, i, graph), run.split, "test"))
     result = {
         "dataset": run.info["dataset"]["name"],
         "model": run.model_name,

@@ -134,3 +134,22 @@ def test_every_command_that_computes_applies_the_thread_rule(run_cli, runs, monk
             assert torch.get_num_threads() == 2, args
     finally:
         threads.use_threads(1)
+
+
+def test_evaluate_reports_rmse_and_mae_of_a_rating_run(run_cli, rated_books, tmp_path):
+    # failed before the fix (3433209): evaluate printed ranking metrics only, and a bare
+    # --set task=rating was refused as ambiguous
+    out = tmp_path / "rating"
+    code, _, err = run_cli("train", "--data", str(rated_books), "--model", "semgraph", "--split", "random",
+                           "--set", "task=rating", "--set", "epochs=3", "--set", "dim=8", "--quiet",
+                           "--out", str(out))
+    assert code == 0, err
+    trained = json.loads((out / "metrics.json").read_text())["test"]
+    code, stdout, _ = run_cli("evaluate", str(out), "--json")
+    assert code == 0
+    metrics = json.loads(stdout)["metrics"]
+    assert metrics["rmse"] == pytest.approx(trained["rmse"], rel=1e-5)
+    assert metrics["mae"] == pytest.approx(trained["mae"], rel=1e-5)
+    assert "ndcg@20" in metrics
+    code, stdout, _ = run_cli("evaluate", str(out))
+    assert "rmse" in stdout and "mae" in stdout
