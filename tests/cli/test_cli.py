@@ -153,3 +153,20 @@ def test_evaluate_reports_rmse_and_mae_of_a_rating_run(run_cli, rated_books, tmp
     assert "ndcg@20" in metrics
     code, stdout, _ = run_cli("evaluate", str(out))
     assert "rmse" in stdout and "mae" in stdout
+
+
+def test_train_says_loudly_when_items_csv_describes_other_items(run_cli, tmp_path):
+    folder = tmp_path / "shop"
+    folder.mkdir()
+    (folder / "interactions.csv").write_text(
+        "user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u in range(6) for i in range(u % 3, u % 3 + 4)))
+    (folder / "items.csv").write_text("item_id,title\ni0,Heat\ni1,Up\n")
+    code, _, err = run_cli("train", "--data", str(folder), "--model", "popularity", "--split", "leave-one-out",
+                           "--out", str(tmp_path / "third"))
+    assert code == 0
+    assert "note: items.csv describes only 2 of the 6 items in the interactions (33%" in err
+    (folder / "items.csv").write_text("item_id,title\n0,Heat\n1,Up\n")
+    code, _, err = run_cli("train", "--data", str(folder), "--model", "popularity", "--split", "leave-one-out",
+                           "--out", str(tmp_path / "none"))
+    assert code == 2 and "none of its 2 item ids occurs in the interactions" in err
+    assert not (tmp_path / "none").exists()

@@ -303,6 +303,49 @@ def index_table(
     return table, notes
 
 
+def check_table_ids(
+    table: pd.DataFrame, interacted: pd.Series, file: str | Path, *, kind: str, column: str | None = None
+) -> list[str]:
+    """Check that an item (or user) table describes the items (users) of the interactions.
+
+    A table whose ids match none of them is a mistake (another id column, ids written
+    differently: ``42`` against ``item-42``) that would silently train on a catalogue of
+    strangers, so it raises a :class:`DataError` with examples of both sides. When only
+    some match, the note returned gives the counts and examples of ids without a row.
+
+    Args:
+        table: indexed by id (``str``), as :func:`index_table` returns it.
+        interacted: the interactions' ``item_id`` (or ``user_id``) column.
+        file: the table's file, named in the error and the note.
+        kind: ``"item"`` or ``"user"``.
+        column: the table's id column, named in the error (``None``: a JSON object's keys).
+    """
+    ids = pd.Index(pd.unique(interacted))
+    has_row = ids.isin(table.index)  # (n distinct interacted ids,)
+    n, n_have = len(ids), int(has_row.sum())
+    if n_have == n:
+        return []
+    name = Path(file).name
+
+    def examples(values) -> str:
+        return ", ".join(repr(str(v)) for v in list(values)[:3])
+
+    if n_have == 0:
+        raise DataError(
+            f"none of its {len(table):,} {kind} ids occurs in the interactions ({n:,} {kind}s), so it "
+            f"describes nothing that was interacted with: its ids look like {examples(table.index)}, the "
+            f"interactions' like {examples(ids)}; the two must use the same {kind} ids",
+            file=file,
+            column=column,
+        )
+    rows = float(interacted.isin(table.index).mean())
+    return [
+        f"{name} describes only {n_have:,} of the {n:,} {kind}s in the interactions ({n_have / n:.0%}; "
+        f"{rows:.0%} of the interactions): the other {n - n_have:,} have no row and so no text, e.g. "
+        f"{examples(ids[~has_row])}; check that {name} uses the interactions' {kind} ids"
+    ]
+
+
 # --------------------------------------------------------------------------- text templates
 
 
