@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,10 @@ def read_csv(
     )
     try:
         try:
-            df = pd.read_csv(path, dtype=dtype, **kwargs)
-        except (ValueError, TypeError) as e:
+            with warnings.catch_warnings():  # a huge number cast to Int64 warns before it fails
+                warnings.simplefilter("ignore", RuntimeWarning)
+                df = pd.read_csv(path, dtype=dtype, **kwargs)
+        except (ValueError, TypeError, OverflowError) as e:  # OverflowError: an integer beyond 64 bits
             if isinstance(e, (pd.errors.ParserError, UnicodeDecodeError)) or not dtype:
                 raise
             df = pd.read_csv(path, dtype={k: str for k in dtype}, **kwargs)
@@ -94,6 +97,8 @@ def read_header(path: Path, *, sep: str = ",", encoding: str = "utf-8") -> list[
         raise DataError("the file is empty; expected a header line and data rows", file=path) from None
     except UnicodeDecodeError:
         raise decode_error(path, encoding) from None
+    except pd.errors.ParserError as e:  # e.g. a quote that is never closed
+        raise _parser_error(path, e, sep) from None
 
 
 def decode_error(path: Path, encoding: str) -> DataError:
@@ -123,6 +128,9 @@ def _parser_error(path: Path, error: Exception, sep: str) -> DataError:
             file=path,
             row=line,
         )
+    if "EOF inside string" in str(error):
+        return DataError('a field opens a quote (") that is never closed; close it (a quote inside a '
+                         'quoted field is written twice: "")', file=path)
     return DataError(f"cannot parse the file as {sep!r}-separated text: {error}", file=path)
 
 
@@ -258,7 +266,8 @@ def _timestamps(values: pd.Series, file: str | Path, row_of) -> pd.Series:
         dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
         if dates.notna().all():
             return (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    bad = ~np.isfinite(numbers) | (numbers != np.floor(numbers))
+    # int64 seconds: beyond +-2**62 (1.5e11 years) is no time, and would overflow the cast
+    bad = ~np.isfinite(numbers) | (numbers != np.floor(numbers)) | (numbers.abs() > 2.0**62)
     if bad.any():
         raw = values[bad].iloc[0]
         got = "a blank cell" if pd.isna(raw) or str(raw).strip() == "" else repr(str(raw))
