@@ -145,6 +145,10 @@ def runs_list(dirs: tuple[str, ...], metrics: tuple[str, ...], sort_by: str | No
     click.echo(table(rows, metrics or METRICS))
 
 
+#: What ``runs plot --out`` can write (matplotlib infers the format from the suffix).
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
 @runs.command("plot")
 @click.argument("dirs", nargs=-1, type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
@@ -154,6 +158,9 @@ def runs_plot(dirs: tuple[str, ...], out: str, metric: str) -> None:
     from semrec.errors import SemrecError
     from semrec.evaluate.plots import quality_vs_time
 
+    if Path(out).suffix.lower() not in IMAGE_SUFFIXES:
+        raise click.BadParameter(f"expected an image file name ending in {', '.join(IMAGE_SUFFIXES)}, "
+                                 f"got {out!r}", param_hint="--out")
     rows = _rows(dirs)
     if not rows:
         raise SemrecError(f"no run folders under {', '.join(dirs) or '.'}")

@@ -1,7 +1,8 @@
 """The ``semrec`` command line. Only this module reads argv.
 
 Mistakes in input (a missing file, a bad option, an unknown user) print one
-``error: ...`` line and exit with status 2, never a traceback.
+``error: ...`` line and exit with status 2, never a traceback; so does a path that cannot
+be read or written (an ``OSError``: its reason and file name).
 """
 from __future__ import annotations
 
@@ -104,6 +105,8 @@ def train(data_name, model_name, split_spec, config_file, sets, out, quiet, as_j
     train ...`` (gloo on CPU, NCCL on GPU); process 0 writes the run and prints."""
     from semrec.pipeline import build_config, train_and_save
 
+    if not out.strip():
+        raise click.BadParameter("expected the name of the run folder to write", param_hint="--out")
     sets = list(sets) + (["progress=false"] if quiet else [])
     config = build_config(model_name, config_file, sets, split_spec)
     _use_threads(config.train.threads)
@@ -406,6 +409,14 @@ def main(argv: list[str] | None = None) -> None:
         sys.exit(e.exit_code)
     except SemrecError as e:
         click.echo(f"error: {e}", err=True)
+        sys.exit(2)
+    except OSError as e:  # a path the user gave cannot be read or written: say which and why
+        where = f": {e.filename}" if e.filename else ""
+        click.echo(f"error: {e.strerror or e}{where}", err=True)
+        sys.exit(2)
+    except MemoryError:
+        click.echo("error: out of memory; lower the sizes (model.dim, train.batch_size) or use a smaller "
+                   "dataset", err=True)
         sys.exit(2)
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)

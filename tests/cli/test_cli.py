@@ -170,3 +170,51 @@ def test_train_says_loudly_when_items_csv_describes_other_items(run_cli, tmp_pat
                            "--out", str(tmp_path / "none"))
     assert code == 2 and "none of its 2 item ids occurs in the interactions" in err
     assert not (tmp_path / "none").exists()
+
+
+# ------------------------------------------------------------------ mistakes found by trying (issue 20)
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--set", "split_seed=-1"], "data.split_seed must be a whole number >= 0, got -1"),
+    (["--set", "lr=nan"], "lr: expected a finite number, got nan"),
+    (["--set", "dim=100000000000000000000000"], "is too large"),
+    (["--model", "itemknn", "--set", "k=0"], "model.k"),
+    (["--set", "text.encoder=/models/minilm"], "text.encoder: model 'mf' reads no text"),
+    (["--set", "task=rating"], "model 'mf' has no rating head"),
+    (["--out", ""], "expected the name of the run folder to write"),
+])
+def test_train_mistakes_are_one_error_line(tmp_path, args, message):
+    # each raised a traceback (or, for the text setting, was silently ignored) before the fixes
+    # of issue 20 (3433209); the real entry point, as a user runs it
+    data = tmp_path / "shop"
+    data.mkdir()
+    (data / "interactions.csv").write_text(
+        "user_id,item_id\n" + "".join(f"u{u},i{i}\n" for u in range(6) for i in range(u % 3, u % 3 + 4)))
+    cmd = ["train", "--data", str(data), "--model", "mf", "--split", "leave-one-out", "--out", str(tmp_path / "r")]
+    for i in range(0, len(args), 2):  # later options win: replace --model/--out, append --set
+        if args[i] in cmd and args[i] != "--set":
+            cmd[cmd.index(args[i]) + 1] = args[i + 1]
+        else:
+            cmd += args[i:i + 2]
+    proc = subprocess.run([sys.executable, "-m", "semrec", *cmd], capture_output=True, text=True)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and message in proc.stderr
+
+
+def test_a_binary_config_file_is_one_error_line(tmp_path):
+    config = tmp_path / "c.toml"
+    config.write_bytes(bytes(range(256)))
+    proc = subprocess.run([sys.executable, "-m", "semrec", "train", "--data", "ml-100k", "--config", str(config),
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "c.toml: not a TOML text file: byte 0x80 on line 2 is not UTF-8" in proc.stderr
+
+
+def test_paths_that_cannot_be_written_are_one_error_line(run_cli, runs, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    code, _, err = run_cli("runs", "plot", str(runs), "--out", str(blocker / "chart.png"))
+    assert code == 2 and "error: Not a directory" in err
+    code, _, err = run_cli("runs", "plot", str(runs), "--out", str(tmp_path / "chart.txt"))
+    assert code == 2 and "expected an image file name ending in .png" in err
