@@ -12,7 +12,7 @@ other CPU-bound job), then measures, in fresh ``semrec`` processes:
 Targets: at load 4 an epoch costs at most 3x its idle time (same policy); at every load
 the demo's first recommendation comes within 60 s. Run it on an otherwise idle machine::
 
-    python benchmarks/busy_machine.py                       # loads 0,2,4; auto and 2 threads
+    python benchmarks/busy_machine.py                       # loads 0,2,4; auto, 1 and 2 threads
     python benchmarks/busy_machine.py --loads 0,4 --policies auto --epochs 8 --out busy.jsonl
 
 A quick check that it works (seconds, not a measurement)::
@@ -87,7 +87,7 @@ def demo_seconds(workdir: Path, demo_epochs: int | None) -> dict:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--loads", default="0,2,4", help="Background busy processes, comma-separated.")
-    ap.add_argument("--policies", default="auto,2", help="Thread policies: auto and/or fixed counts.")
+    ap.add_argument("--policies", default="auto,1,2", help="Thread policies: auto and/or fixed counts.")
     ap.add_argument("--data", default="ml-100k")
     ap.add_argument("--split", default="given:u1")
     ap.add_argument("--epochs", type=int, default=5, help="MF epochs per measurement.")
