@@ -4,7 +4,7 @@ Every fenced ``bash`` block after the two set-up commands is run line by line, u
 in a fresh folder, as a user who ran the set-up would: ``SEMREC_DATA_HOME`` exported, every
 extra installed, ``semrec`` on the PATH (here: this checkout, through ``sys.executable -m
 semrec``). The first block runs in the default suite; all of them, in order, in one
-session, are ``slow`` (half an hour on 2 cores: ``python -m pytest -m slow tests/test_readme.py``).
+session, are ``slow`` (under an hour on 2 busy cores: ``python -m pytest -m slow tests/test_readme.py``).
 
 Three kinds of line are not plain commands: ``pip install`` (the set-up installed every
 extra, so the test checks that each extra it names exists and is part of ``[test]``),
@@ -106,8 +106,9 @@ def run_block(commands: list[str], cwd: Path, env: dict[str, str]) -> None:
                 _wait_for(port, server)
                 continue
             if command.startswith("curl"):
-                # as written, plus the HTTP status on a last line (curl exits 0 on a 4xx or 5xx)
-                command = f"{command} -w '\\n%{{http_code}}'"
+                # as written (less its comment), plus the HTTP status on a last line: curl exits 0
+                # on a 4xx or 5xx
+                command = shlex.join([*shlex.split(command, comments=True), "-w", "\n%{http_code}"])
             proc = subprocess.run(["bash", "-c", command], cwd=cwd, env=env, capture_output=True, text=True)
             detail = f"$ {command}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-3000:]}"
             assert proc.returncode == 0, detail
