@@ -117,7 +117,9 @@ def run_block(commands: list[str], cwd: Path, env: dict[str, str]) -> None:
                 status = int(proc.stdout.strip().splitlines()[-1])
                 assert status < 400, detail
     finally:
-        for server in servers:
+        for server in servers:  # each in its own session: its process group is just it
+            if server.poll() is not None:
+                continue
             os.killpg(server.pid, signal.SIGTERM)
             try:
                 server.wait(timeout=30)
