@@ -11,7 +11,7 @@ from typing import Any
 import torch
 
 from semrec.artifacts.run import Run, check_out, dataset_fingerprint, save_run, staging
-from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, to_dict
+from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, tables, to_dict
 from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
@@ -44,43 +44,109 @@ class RunConfig:
     text: TextConfig = TextConfig()
 
 
+#: The sections of a run's config (``--config`` TOML tables and ``--set`` prefixes).
+SECTIONS = ("data", "model", "train", "text")
+
+#: Training settings only a model trained over epochs uses: a fitted model (popularity,
+#: itemknn, graphfilter, semantic) refuses any of them set to a value other than its default.
+TRAINING_ONLY = ("epochs", "batch_size", "lr", "weight_decay", "seed", "n_negatives", "task", "metric",
+                 "eval_every", "patience", "max_seconds", "device")
+
+
 def build_config(
     model: str | None,
     config_file: str | Path | None = None,
     sets: tuple[str, ...] | list[str] = (),
     split: str | None = None,
 ) -> RunConfig:
-    """Merge a TOML file, ``--split`` and ``--set`` pairs (in that order of precedence, last wins)."""
-    raw = read_toml(config_file) if config_file else {}
-    unknown = sorted(set(raw) - {"data", "model", "train", "text"})
-    if unknown:
-        raise ConfigError(
-            f"{config_file}: unknown section(s) {', '.join(unknown)}; known: data, model, train, text"
-        )
-    model_values = dict(raw.get("model", {}))
+    """Merge a TOML file, ``--split`` and ``--set`` pairs (in that order of precedence, last wins).
+
+    A bare ``task=...`` sets both ``model.task`` and ``train.task`` where the model has a
+    task. Settings the model would ignore are refused (:func:`_refuse_inapplicable`), and
+    a model's task must agree with the training task.
+    """
+    where = f"{config_file}: " if config_file else ""
+    raw = tables(read_toml(config_file) if config_file else {}, SECTIONS, where)
+    model_values = raw["model"]
     name = model or model_values.pop("name", None)
     model_values.pop("name", None)
     if not name:
         raise ConfigError("no model given: pass --model NAME or set [model] name in the config file")
     spec = catalog.spec(name)
-    data_values = dict(raw.get("data", {}))
+    data_values = raw["data"]
     if split:
         data_values["split"] = split
     sections = {
         "data": (DataConfig, data_values),
         "model": (spec.config, model_values),
-        "train": (TrainConfig, dict(raw.get("train", {}))),
-        "text": (TextConfig, dict(raw.get("text", {}))),
+        "train": (TrainConfig, raw["train"]),
+        "text": (TextConfig, raw["text"]),
     }
-    apply_sets(sections, sets)
+    has_task = "task" in {f.name for f in dataclasses.fields(spec.config)}
+    apply_sets(sections, _both_tasks(sets) if has_task else sets)
+    _refuse_inapplicable(name, spec, sections)
     where = f"{config_file} " if config_file else ""
-    return RunConfig(
+    config = RunConfig(
         model=name,
         data=from_dict(DataConfig, data_values, f"{where}[data] "),
         model_params=from_dict(spec.config, model_values, f"{where}[model] "),
         train=from_dict(TrainConfig, sections["train"][1], f"{where}[train] "),
         text=from_dict(TextConfig, sections["text"][1], f"{where}[text] "),
     )
+    _check_task(config, has_task)
+    return config
+
+
+def _both_tasks(sets: tuple[str, ...] | list[str]) -> list[str]:
+    """``task=X`` (no section) as ``model.task=X`` and ``train.task=X``: the two must agree."""
+    out = []
+    for item in sets:
+        key, eq, value = item.partition("=")
+        out += [f"model.task={value}", f"train.task={value}"] if eq and key.strip() == "task" else [item]
+    return out
+
+
+def _refuse_inapplicable(name: str, spec: catalog.ModelSpec, sections: dict[str, tuple[type, dict]]) -> None:
+    """Raise a :class:`ConfigError` naming the settings ``name`` would silently ignore:
+    any ``[text]`` setting for a model that reads no text, and a training setting other
+    than its default for a fitted model."""
+    text_keys = [f"text.{k}" for k in sections["text"][1]]
+    if text_keys and not spec.text:
+        readers = ", ".join(n for n, s in catalog.MODELS.items() if s.text)
+        raise ConfigError(
+            f"{', '.join(text_keys)}: model '{name}' reads no text, so [text] settings do not apply to it; "
+            f"drop them, or choose a model that reads text ({readers})"
+        )
+    if spec.kind == "fitted":
+        defaults = TrainConfig()
+        ignored = [f"train.{k}" for k, v in sections["train"][1].items()
+                   if k in TRAINING_ONLY and v != getattr(defaults, k)]
+        if ignored:
+            raise ConfigError(
+                f"{', '.join(ignored)}: model '{name}' is fitted in one pass, not trained over epochs, so "
+                "this does not apply to it; drop it, or choose a trained model "
+                f"({', '.join(n for n, s in catalog.MODELS.items() if s.kind == 'trainable')})"
+            )
+
+
+def _check_task(config: RunConfig, has_task: bool) -> None:
+    """A rating run needs a model with a rating head, and its task set on both sides."""
+    train_task = config.train.task
+    if has_task:
+        model_task = config.model_params.task
+        if model_task != train_task:
+            raise ConfigError(
+                f"model.task is '{model_task}' but train.task is '{train_task}'; they must agree: "
+                f"--set task={model_task} sets both (in a config file: task = \"{model_task}\" under "
+                "[model] and under [train])"
+            )
+    elif train_task == "rating":
+        heads = ", ".join(n for n, s in catalog.MODELS.items()
+                          if "task" in {f.name for f in dataclasses.fields(s.config)})
+        raise ConfigError(
+            f"train.task is 'rating' but model '{config.model}' has no rating head (it learns a ranking); "
+            f"models that predict ratings: {heads}"
+        )
 
 
 def resolve_for_split(config: RunConfig, split: Split) -> RunConfig:
