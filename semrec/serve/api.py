@@ -328,8 +328,8 @@ class _BodyLimit:
 
 
 class _FastRecommend:
-    """Pure ASGI middleware: a well-formed ``GET /recommend?user=ID[&k=N]`` is answered
-    here; every other request, and any request this path cannot answer plainly, goes on
+    """Pure ASGI middleware: a well-formed ``GET /recommend?user=ID[&k=N]`` (also with
+    ``&diversity=X`` / ``&novelty=Y`` as plain decimals: re-ranked) is answered here; every other request, and any request this path cannot answer plainly, goes on
     to the FastAPI app, which owns validation, error messages and the OpenAPI schema.
 
     Why: FastAPI's per-request machinery (dependency solving, query validation, response
