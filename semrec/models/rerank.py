@@ -29,7 +29,9 @@ catalogue. Two knobs, which combine:
 
    (the max over an empty ``S`` is 0, so the best item always comes first; ties go to
    the better-scored item). λ = 0 keeps the order; λ = 1 then always takes the item
-   least like the list so far.
+   least like the list so far. ``redundancy="mean"`` replaces the max by the mean
+   similarity to ``S``, which greedily optimises intra-list diversity itself (Ziegler et
+   al. 2005's objective); BENCHMARKS.md compares the two.
 
 Without either knob the pool's first ``k`` come back unchanged. The returned scores are
 the model's own, in the re-ranked order (so no longer decreasing).
@@ -208,6 +210,7 @@ def rerank(
     novelty: float = 0.0,
     space: ItemSpace | None = None,
     counts: np.ndarray | None = None,
+    redundancy: str = "max",
 ) -> tuple[np.ndarray, np.ndarray]:
     """Pick ``k`` of each row's pool (see the module notes for the formulas).
 
@@ -220,6 +223,8 @@ def rerank(
         novelty: inverse-propensity β in ``[0, 10]`` (default 0); needs ``counts``.
         space: where item similarity is measured.
         counts: ``(n_items,)`` training interactions per item; items past its end count 0.
+        redundancy: how a candidate's likeness to the picked items is summed up: ``"max"``
+            (default, maximal marginal relevance) or ``"mean"``.
 
     Returns:
         ``(scores, items)``, each ``(B, min(k, P))``: the model's scores of the picked items
@@ -237,6 +242,8 @@ def rerank(
         raise ValueError("diversity needs an item space to measure similarity in")
     if novelty > 0 and counts is None:
         raise ValueError("novelty needs the items' training interaction counts")
+    if redundancy not in ("max", "mean"):
+        raise ValueError(f"redundancy must be 'max' or 'mean', got {redundancy!r}")
     kk = min(int(k), s.shape[1])
     valid = np.isfinite(s) & (it >= 0)  # (B, P)
     if not (diversity > 0 or novelty > 0):
@@ -245,8 +252,8 @@ def rerank(
     if novelty > 0:
         adjusted = adjusted + novelty * _surprisal(it, valid, np.asarray(counts))
     if diversity > 0:
-        parts = [_mmr(adjusted[c : c + CHUNK], valid[c : c + CHUNK], it[c : c + CHUNK], kk, diversity, space)
-                 for c in range(0, s.shape[0], CHUNK)]
+        parts = [_mmr(adjusted[c : c + CHUNK], valid[c : c + CHUNK], it[c : c + CHUNK], kk, diversity, space,
+                      redundancy) for c in range(0, s.shape[0], CHUNK)]
         order = np.concatenate([o for o, _ in parts]) if parts else np.zeros((0, kk), np.int64)
         found = np.concatenate([f for _, f in parts]) if parts else np.zeros((0, kk), bool)
     else:
@@ -279,7 +286,7 @@ def _surprisal(it: np.ndarray, valid: np.ndarray, counts: np.ndarray) -> np.ndar
 
 
 def _mmr(adjusted: np.ndarray, valid: np.ndarray, it: np.ndarray, kk: int, lam: float,
-         space: ItemSpace) -> tuple[np.ndarray, np.ndarray]:
+         space: ItemSpace, redundancy: str = "max") -> tuple[np.ndarray, np.ndarray]:
     """Greedy MMR: positions ``(B, kk)`` into the pool, and whether each step found an
     item ``(B, kk)`` (false once a row's valid items are used up)."""
     b, p = adjusted.shape
@@ -288,17 +295,21 @@ def _mmr(adjusted: np.ndarray, valid: np.ndarray, it: np.ndarray, kk: int, lam: 
     span = np.where(hi > lo, hi - lo, 1.0)
     rel = np.where(valid, (adjusted - np.where(np.isfinite(lo), lo, 0.0)) / span, 0.0)  # (B, P) in [0, 1]
     sim = space.similarity(np.where(valid, it, -1))  # (B, P, P)
-    closest = np.zeros((b, p), dtype=np.float64)  # max similarity to the picked items (0 before any)
+    closest = np.zeros((b, p), dtype=np.float64)  # max (or summed) similarity to the picked items
     free = valid.copy()
     order = np.zeros((b, kk), dtype=np.int64)
     found = np.zeros((b, kk), dtype=bool)
     rows = np.arange(b)
     for step in range(kk):
-        gain = np.where(free, (1.0 - lam) * rel - lam * closest, -np.inf)  # (B, P)
+        like = closest if redundancy == "max" else closest / max(step, 1)  # 0 before any pick
+        gain = np.where(free, (1.0 - lam) * rel - lam * like, -np.inf)  # (B, P)
         j = np.argmax(gain, axis=1)  # (B,) first best: ties go to the better score
         order[:, step] = j
         found[:, step] = free[rows, j]
         free[rows, j] = False
         picked_sim = sim[rows, j, :].astype(np.float64)  # (B, P)
-        closest = picked_sim if step == 0 else np.maximum(closest, picked_sim)
+        if redundancy == "max":
+            closest = picked_sim if step == 0 else np.maximum(closest, picked_sim)
+        else:
+            closest = closest + picked_sim
     return order, found

@@ -137,6 +137,15 @@ def test_mmr_by_hand():
     #  step 2: maxsim 1 (item 1), 0 (item 2), 0.7071 (item 3) -> 2; step 3: item 1: 1, item 3: 0.7071 -> 3
     _, got = rerank(scores, items, 4, diversity=1.0, space=space)
     assert got[0].tolist() == [0, 2, 3, 1]
+    # redundancy="mean", lambda = 0.5: step 3 compares mean likeness to {0, 2}:
+    #   item 1: 0.45 - 0.5 * (1 + 0)/2 = 0.2; item 3: 0 - 0.5 * 0.7071 = -0.354 -> 1, then 3
+    _, got = rerank(scores, items, 4, diversity=0.5, space=space, redundancy="mean")
+    assert got[0].tolist() == [0, 2, 1, 3]
+    # lambda = 0.9: step 3: item 1: 0.09 - 0.45 = -0.36; item 3: 0 - 0.9 * 0.7071 = -0.636 -> 1 again;
+    # with "max" item 1 costs 0.9 * 1 -> 0.09 - 0.9 = -0.81 < -0.636: item 3 first
+    _, mean = rerank(scores, items, 4, diversity=0.9, space=space, redundancy="mean")
+    _, most = rerank(scores, items, 4, diversity=0.9, space=space)
+    assert mean[0].tolist() == [0, 2, 1, 3] and most[0].tolist() == [0, 2, 3, 1]
 
 
 def test_mmr_stops_at_the_end_of_a_short_pool():
@@ -159,7 +168,7 @@ def test_equal_scores_standardise_to_zero():
 # --------------------------------------------------------------------------- naive loop
 
 
-def _naive(scores, items, k, lam, beta, vectors, counts):
+def _naive(scores, items, k, lam, beta, vectors, counts, redundancy="max"):
     """One list at a time, Python lists and the module's formulas written out."""
     out = []
     for s_row, i_row in zip(scores.tolist(), items.tolist()):
@@ -193,7 +202,11 @@ def _naive(scores, items, k, lam, beta, vectors, counts):
             for j in range(len(pool)):
                 if j in picked:
                     continue
-                closest = max((cos(pool[j][1], pool[p][1]) for p in picked), default=0.0)
+                likeness = [cos(pool[j][1], pool[p][1]) for p in picked]
+                if redundancy == "max":
+                    closest = max(likeness, default=0.0)
+                else:
+                    closest = sum(likeness) / len(likeness) if likeness else 0.0
                 gain = (1 - lam) * rel[j] - lam * closest
                 if gain > best_gain + 1e-9:
                     best, best_gain = j, gain
@@ -202,8 +215,10 @@ def _naive(scores, items, k, lam, beta, vectors, counts):
     return out
 
 
-@pytest.mark.parametrize("lam,beta", [(0.0, 0.7), (0.3, 0.0), (0.6, 0.4), (1.0, 0.0), (0.9, 2.0)])
-def test_matches_a_naive_loop(lam, beta):
+@pytest.mark.parametrize("lam,beta,redundancy", [(0.0, 0.7, "max"), (0.3, 0.0, "max"), (0.6, 0.4, "max"),
+                                                 (1.0, 0.0, "max"), (0.9, 2.0, "max"), (0.4, 0.0, "mean"),
+                                                 (0.8, 0.5, "mean")])
+def test_matches_a_naive_loop(lam, beta, redundancy):
     rng = np.random.default_rng(int(lam * 10 + beta * 100))
     n_items, pool, k = 40, 12, 5
     vectors = rng.standard_normal((n_items, 6))
@@ -212,8 +227,9 @@ def test_matches_a_naive_loop(lam, beta):
     scores = -np.sort(-rng.standard_normal((9, pool)), axis=1)  # best first
     scores[2, 8:] = -np.inf  # a short pool
     items[2, 8:] = -1
-    s, got = rerank(scores, items, k, diversity=lam, novelty=beta, space=ItemSpace("text", vectors), counts=counts)
-    want = _naive(scores, items, k, lam, beta, vectors.tolist(), counts.tolist())
+    s, got = rerank(scores, items, k, diversity=lam, novelty=beta, space=ItemSpace("text", vectors), counts=counts,
+                    redundancy=redundancy)
+    want = _naive(scores, items, k, lam, beta, vectors.tolist(), counts.tolist(), redundancy)
     assert [[i for i in row if i >= 0] for row in got.tolist()] == want
     for b in range(9):  # each returned score is the model's score of that item
         lookup = dict(zip(items[b].tolist(), scores[b].tolist()))
@@ -242,6 +258,7 @@ def test_bad_arguments_raise_value_error():
         dict(k=2, novelty=-1.0, counts=np.ones(2)),
         dict(k=2, diversity=0.5),  # no space
         dict(k=2, novelty=0.5),  # no counts
+        dict(k=2, diversity=0.5, space=space, redundancy="sum"),
     ]
     for kwargs in bad:
         with pytest.raises(ValueError):
