@@ -57,7 +57,7 @@ from semrec.data.idmap import IdMap
 from semrec.errors import RunError, SemrecError
 from semrec.evaluate.metrics import head_items
 from semrec.evaluate.ranking import HEAD_SHARE
-from semrec.models.base import EmbeddingScorer
+from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.itemknn import ItemKNN
 from semrec.models.rerank import ItemSpace, Rerank, item_counts, item_space, rerank
 from semrec.models.semantic import SemanticModel
@@ -623,7 +623,7 @@ class LiveState:
         if (idx < 0).any():
             missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
             raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
-        idx = np.unique(idx)
+        idx = _coldstart().last_occurrences(idx)  # in the order given: a history model reads the newest last
         if text is not None and not text.strip():
             raise SemrecError("text: the text is empty; describe what the user likes or leave it out")
         n = k if rerank is None or not rerank.active else max(k, min(rerank.pool_size(k), len(cat.items)))
@@ -670,11 +670,14 @@ class LiveState:
         """Why ``item`` suits ``user``: the past items that contributed most and the share
         of the item's representation carried by text versus behaviour.
 
-        Contributions: for embedding models, item ``j`` of the user's history ``N_u``
-        contributes ``<V_j, V_i> / sqrt(|N_u| · d_j)`` — the one-step propagation that
-        folds a user in from their items (:meth:`EmbeddingScorer.fold_in`), split per
-        item; for ItemKNN the learned similarity ``sim[j, i]``; for ``semantic`` the
-        cosine of the two texts. Shares are over the positive contributions.
+        Contributions: for ``semgraph`` (users encoded from their history), what the
+        served score loses without item ``j``: ``s(u, i) − s(u without j, i)``, both
+        computed by the run's own user tower; for other embedding models, item ``j`` of
+        the user's history ``N_u`` contributes ``<V_j, V_i> / sqrt(|N_u| · d_j)`` — the
+        one-step propagation that folds a user in from their items
+        (:meth:`EmbeddingScorer.fold_in`), split per item; for ItemKNN the learned
+        similarity ``sim[j, i]``; for ``semantic`` the cosine of the two texts. Shares
+        are over the positive contributions.
         """
         cat = self.cat
         i = cat.items.get(item)
@@ -683,7 +686,7 @@ class LiveState:
         entry = self.user_entry(user)
         history = self.seen(entry)
         history = history[history != i]
-        contrib = self._contributions(cat, history, i)
+        contrib = self._contributions(cat, history, i, entry)
         order = np.argsort(-contrib, kind="stable")
         positive = contrib[contrib > 0]
         total = float(positive.sum()) if len(positive) else 0.0
@@ -709,10 +712,18 @@ class LiveState:
         out["sentence"] = explanation_sentence(out)
         return out
 
-    def _contributions(self, cat: Catalogue, history: np.ndarray, i: int) -> np.ndarray:
+    def ordered_history(self, entry: LiveUser) -> np.ndarray:
+        """The user's items, oldest first: the run's by time, then the live ones in event order."""
+        known = self.run.history_of(entry.index) if entry.index is not None else np.zeros(0, dtype=np.int64)
+        return _coldstart().last_occurrences(np.concatenate([known, entry.items]))
+
+    def _contributions(self, cat: Catalogue, history: np.ndarray, i: int, entry: LiveUser) -> np.ndarray:
         if not len(history):
             return np.zeros(0, dtype=np.float32)
         model = self.run.model
+        scorer = cat.view.scorer
+        if isinstance(scorer, HistoryScorer):
+            return self._leave_one_out(cat, scorer, history, i, entry)
         if self.vector_model:
             vectors = cat.index.vectors
             degree = np.ones(len(vectors), dtype=np.float32)
@@ -726,6 +737,24 @@ class LiveState:
             emb = model.item_emb.float().cpu()
             return (emb[torch.as_tensor(history)] @ emb[i]).numpy()
         return np.zeros(len(history), dtype=np.float32)  # popularity, graph filter: no per-item story
+
+    def _leave_one_out(self, cat: Catalogue, scorer: HistoryScorer, history: np.ndarray, i: int,
+                       entry: LiveUser) -> np.ndarray:
+        """``s(u, i) − s(u without j, i)`` for every ``j`` of ``history``, through the tower."""
+        seq = self.ordered_history(entry)
+        seq = seq[seq != i]
+        n = len(seq)
+        # row 0: the whole history; row r: without its item r − 1; values give the order
+        rows = [np.arange(n)] + [np.delete(np.arange(n), r) for r in range(n)]
+        indptr = np.cumsum([0] + [len(r) for r in rows])
+        cols = np.concatenate([seq[r] for r in rows])
+        order = np.concatenate([r.astype(np.float64) + 1 for r in rows])
+        m = sp.csr_matrix((order, cols, indptr), shape=(len(rows), scorer.n_items))
+        users = np.full(len(rows), -1 if entry.index is None else entry.index, dtype=np.int64)
+        vectors = scorer.user_vectors(users, m).float().cpu().numpy()  # (n + 1, d)
+        scores = vectors @ cat.index.vectors[i]  # (n + 1,)
+        by_item = dict(zip(seq.tolist(), (scores[0] - scores[1:]).tolist()))
+        return np.asarray([by_item.get(int(j), 0.0) for j in history], dtype=np.float32)
 
     def _text_share(self, cat: Catalogue, i: int) -> float | None:
         model = self.run.model
