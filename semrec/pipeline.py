@@ -22,6 +22,7 @@ from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 from semrec.graph.interaction import InteractionGraph
 from semrec.models import catalog
 from semrec.models.base import FittedModel, HistoryScorer, Scorer
+from semrec.models.rerank import item_space
 from semrec.models.semantic import SemanticModel
 from semrec.text.build import effective_template
 from semrec.text.features import TextFeatures, text_features
@@ -226,7 +227,11 @@ def train_and_save(
         scorer, result, graph, split = fit_model(model, split, config, features, folder, tracker.log_epoch)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
+        # what accuracy does not see too (diversity, novelty, popularity, groups), in the
+        # model's own item space (text, else learned vectors, else co-occurrence)
+        space = item_space(model, scorer, split.matrix("train"))
+        test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS, beyond=True, space=space)
+        beyond = test.pop("beyond")
         if config.train.task == "rating" and hasattr(model, "predict_ratings"):
             test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "test"))
         cold = cold_sections(scorer, split, ks=DEFAULT_KS)
@@ -235,6 +240,7 @@ def train_and_save(
         metrics = {
             "test": test,
             **cold,
+            "beyond": beyond,
             "n_test_users": n_test_users,
             "fit_s": fit_s,
             "eval_s": eval_s,

@@ -151,30 +151,53 @@ def _print_cold(result: dict) -> None:
 
 def _print_metrics(metrics: dict) -> None:
     keys = sorted(metrics, key=lambda k: (k.split("@")[0], int(k.split("@")[1]) if "@" in k else 0))
+    width = max([14, *(len(k) + 2 for k in keys)])
     for key in keys:
-        click.echo(f"  {key:<14}{metrics[key]:.4f}")
+        click.echo(f"  {key:<{width}}{metrics[key]:.4f}")
 
 
 # ----------------------------------------------------------------------------- evaluate
 
 
+def _rerank_options(fn):
+    """``--diversity``, ``--novelty`` and ``--pool``: re-ranking, off by default."""
+    fn = click.option("--pool", type=click.IntRange(min=1), default=None,
+                      help="Re-rank each list from this many best items (default: max(100, 2K)).")(fn)
+    fn = click.option("--novelty", type=click.FloatRange(0, 10), default=0.0, show_default=True,
+                      help="Re-rank against popularity: inverse-propensity strength β, the relevance divided "
+                           "by (item popularity)^β (0 off, 1 the whole propensity).")(fn)
+    fn = click.option("--diversity", type=click.FloatRange(0, 1), default=0.0, show_default=True,
+                      help="Re-rank for diversity: maximal marginal relevance λ on item similarity "
+                           "(text, else learned vectors) (0 off, 1 most diverse).")(fn)
+    return fn
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cut-offs, comma-separated.")
+@_rerank_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
-    """Full-ranking metrics of RUN_DIR on its test part (and RMSE/MAE for a rating run)."""
+def evaluate(run_dir: str, ks: str, diversity: float, novelty: float, pool: int | None, as_json: bool) -> None:
+    """Full-ranking metrics of RUN_DIR on its test part (and RMSE/MAE for a rating run),
+    with diversity, novelty, popularity and accuracy per user and item group; optionally
+    of re-ranked lists."""
     import torch
 
     from semrec.artifacts.run import load_run
     from semrec.evaluate.cold import cold_sections
     from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
+    from semrec.models.rerank import Rerank, item_space
 
     cut = _parse_ks(ks)
     _use_threads()
     run = load_run(run_dir)
-    metrics = evaluate_ranking(run.scorer, run.split, part="test", ks=cut)
+    settings = Rerank(diversity, novelty, pool)
+    rerank = settings if settings.active else None
+    space = item_space(run.model, run.scorer, run.train_matrix())
+    metrics = evaluate_ranking(run.scorer, run.split, part="test", ks=cut, beyond=True, space=space,
+                               rerank=rerank)
     n_users = int(metrics.pop("n_users", 0))
+    beyond = metrics.pop("beyond")
     if run.train_config.task == "rating" and hasattr(run.model, "predict_ratings"):
         graph = run.graph()
         run.model.eval()
@@ -186,14 +209,31 @@ def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
         "split": run.info["split"],
         "n_test_users": n_users,
         "metrics": metrics,
-        **cold_sections(run.scorer, run.split, ks=cut),
+        **cold_sections(run.scorer, run.split, ks=cut, rerank=rerank, space=space),
+        "beyond": beyond,
     }
+    if rerank is not None:
+        result["rerank"] = {"diversity": diversity, "novelty": novelty, "pool": rerank.pool_size(max(cut))}
     if as_json:
         _json(result)
         return
     click.echo(f"{result['model']} on {result['dataset']} ({result['split']}), {n_users:,} test users")
+    if rerank is not None:
+        click.echo(f"re-ranked from the best {rerank.pool_size(max(cut))}: diversity {diversity:g}, "
+                   f"novelty {novelty:g}")
     _print_metrics(metrics)
+    _print_beyond(beyond)
     _print_cold(result)
+
+
+def _print_beyond(beyond: dict) -> None:
+    head = beyond["head"]
+    space = beyond["diversity_space"]
+    click.echo(f"diversity: cosine in the {space} space; head: the top {head['share']:.0%} of items "
+               f"({head['n_items']:,}, at least {head['min_train']:,} training interactions each)")
+    groups = ", ".join(f"{name} {g['min_train']}-{g['max_train']} ({g['n_users']:,} users)"
+                       for name, g in beyond["user_groups"].items())
+    click.echo(f"user groups by training interactions: {groups}")
 
 
 # ----------------------------------------------------------------------------- recommend
@@ -208,12 +248,15 @@ def evaluate(run_dir: str, ks: str, as_json: bool) -> None:
 @click.option("--profile", default=None, metavar="FIELD=VALUE,...",
               help="Profile fields of a new user, e.g. age=25,occupation=engineer (semgraph with user text).")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items.")
+@_rerank_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def recommend(run_dir: str, user: str | None, history: str | None, query: str | None, profile: str | None,
-              k: int, as_json: bool) -> None:
+              k: int, diversity: float, novelty: float, pool: int | None, as_json: bool) -> None:
     """Top-K items for a known user of RUN_DIR, or for a new user described by items,
-    a sentence or profile fields (cold start, no retraining). Seen items are excluded."""
+    a sentence or profile fields (cold start, no retraining). Seen items are excluded.
+    --diversity and --novelty re-rank the best --pool items (the scores stay the model's)."""
     from semrec.artifacts.run import load_run
+    from semrec.models.rerank import Rerank
     from semrec.serve.coldstart import recommend_anonymous
     from semrec.serve.recommend import recommend as rec
 
@@ -224,16 +267,40 @@ def recommend(run_dir: str, user: str | None, history: str | None, query: str | 
         raise click.BadParameter("expected comma-separated item ids like 50,172", param_hint="--items")
     fields = _parse_fields(profile) if profile is not None else None
     _use_threads()
+    settings = Rerank(diversity, novelty, pool)
+    n = settings.pool_size(k) if settings.active else k
     run = load_run(run_dir)
     if history is None and query is None and fields is None:
-        items = rec(run, user, k)
+        items = rec(run, user, n)
     else:
-        items = recommend_anonymous(run, items_given, query, k, user=user, profile=fields)
+        items = recommend_anonymous(run, items_given, query, n, user=user, profile=fields)
+    if settings.active:
+        items = _reranked(run, items, k, settings)
     if as_json:
         _json({"user": user, "items": items})
         return
     who = f"user {user}" if user is not None else "a new user"
-    _print_items(f"top {k} for {who}", items)
+    how = f" (re-ranked: diversity {diversity:g}, novelty {novelty:g})" if settings.active else ""
+    _print_items(f"top {k} for {who}{how}", items)
+
+
+def _reranked(run, items: list[dict], k: int, settings) -> list[dict]:
+    """``k`` of ``items`` (a pool, best first) re-ranked by ``settings``
+    (:func:`semrec.models.rerank.rerank` in the run's item space)."""
+    import numpy as np
+
+    from semrec.models.rerank import item_counts, item_space, rerank
+
+    if not items:
+        return items
+    idx = run.items.indices([it["item"] for it in items])  # (P,)
+    scores = np.asarray([it["score"] for it in items], dtype=np.float64)
+    space = item_space(run.model, run.scorer, run.train_matrix()) if settings.diversity > 0 else None
+    counts = item_counts(run.split.train.items, len(run.items)) if settings.novelty > 0 else None
+    _, picked = rerank(scores[None, :], idx[None, :], k, diversity=settings.diversity, novelty=settings.novelty,
+                       space=space, counts=counts)
+    by_index = dict(zip(idx.tolist(), items))
+    return [by_index[i] for i in picked[0].tolist() if i >= 0]
 
 
 def _parse_fields(text: str) -> dict[str, str]:

@@ -55,8 +55,11 @@ import torch
 from semrec.artifacts.run import Run, hold_folder, load_run, release_folder
 from semrec.data.idmap import IdMap
 from semrec.errors import RunError, SemrecError
+from semrec.evaluate.metrics import head_items
+from semrec.evaluate.ranking import HEAD_SHARE
 from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.itemknn import ItemKNN
+from semrec.models.rerank import ItemSpace, Rerank, item_counts, item_space, rerank
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
@@ -244,6 +247,9 @@ class LiveState:
         self._categories_lock = threading.Lock()
         self._popular: torch.Tensor | None = None
         self._user_np: np.ndarray | None = None
+        self._counts: np.ndarray | None = None  # training interactions per run item, for re-ranking
+        self._space: ItemSpace | None = None  # the run's item space, for re-ranking
+        self._head: np.ndarray | None = None  # the run's short head, for tail marks
 
     def start_from(self, mark: Watermark) -> None:
         """Count the store rows (and deletions) ``mark`` names as already in the run."""
@@ -515,21 +521,32 @@ class LiveState:
         return self._categories
 
     def recommend(
-        self, user: str, k: int, allowed: np.ndarray | None = None
+        self, user: str, k: int, allowed: np.ndarray | None = None, rerank: Rerank | None = None
     ) -> list[dict]:
         """Top-``k`` ``[{"item", "score", "title"}]`` for ``user``; an unknown (or deleted)
-        user with no events gets the most popular items."""
+        user with no events gets the most popular items. With an active ``rerank`` the
+        best ``rerank.pool_size(k)`` are ranked as usual (from the user's precomputed row
+        when it is deep enough, else by the normal path) and ``k`` of them re-ranked."""
         cat = self.cat
+        if rerank is None or not rerank.active:
+            return _format(cat, *self._ranked(cat, user, k, allowed))
+        # a pool deeper than the catalogue is the catalogue (and a cached row holds all of it)
+        pool = max(k, min(rerank.pool_size(k), len(cat.items)))
+        scores, idx = self._ranked(cat, user, pool, allowed)
+        return _format(cat, *self._reranked(cat, scores, idx, k, rerank))
+
+    def _ranked(self, cat: Catalogue, user: str, k: int,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, items)`` of the user's best ``k``, best first."""
         entry = self.user_entry(user)
         if entry.index is None and not len(entry.items):
             return self._popular_items(cat, k, allowed)
         hit = None if allowed is not None else self._cached(cat, entry, k)
         if hit is not None:
-            return _format(cat, *hit)
+            return hit
         seen = self.seen(entry)
         if self.vector_model:
-            scores, idx = cat.index.search(self.query(entry), k, exclude=seen, allowed=allowed)
-            return _format(cat, scores, idx)
+            return cat.index.search(self.query(entry), k, exclude=seen, allowed=allowed)
         cs = _coldstart()
         scores = cs.anonymous_scores(self.run, entry.items, None, entry.index)
         return self._top(cat, scores, k, seen, allowed)
@@ -543,13 +560,13 @@ class LiveState:
             return None
         return cat.top.row(entry.index, k)
 
-    def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> list[dict]:
+    def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if self._popular is None:
             self._popular = _coldstart().popularity(self.run)
         return self._top(cat, self._popular.clone(), k, None, allowed)
 
     def _top(self, cat: Catalogue, scores: torch.Tensor, k: int, seen: np.ndarray | None,
-             allowed: np.ndarray | None) -> list[dict]:
+             allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         n = scores.shape[0]  # the run's items; new items are not scored by this path
         seen_row = None
         if seen is not None and len(seen):
@@ -558,28 +575,71 @@ class LiveState:
         if allowed is not None:
             allowed = allowed[allowed < n]
             if not len(allowed):
-                return []
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
         values, indices = topk(scores[None, :].float().clone(), k, seen=seen_row, candidates=allowed)
-        return _format(cat, values[0].numpy(), indices[0].numpy())
+        return values[0].numpy(), indices[0].numpy()
+
+    # ------------------------------------------------------------------ re-ranking
+    def item_counts(self) -> np.ndarray:
+        """Training interactions per run item ``(n_run_items,)`` (items posted since: none)."""
+        if self._counts is None:
+            self._counts = item_counts(self.run.split.train.items, len(self.run.items))
+        return self._counts
+
+    def head_items(self) -> np.ndarray:
+        """``(n_run_items,)`` bool: the short head, the top ``HEAD_SHARE`` of the run's items
+        by training interactions (:func:`semrec.evaluate.metrics.head_items`)."""
+        if self._head is None:
+            self._head = head_items(self.item_counts(), HEAD_SHARE)
+        return self._head
+
+    def item_space(self, cat: Catalogue) -> ItemSpace:
+        """Where re-ranking measures similarity (:func:`semrec.models.rerank.item_space`):
+        the run's text vectors (an item posted since has none: unlike every item), else the
+        served item vectors, new items included, else training co-occurrence."""
+        if self._space is None:
+            self._space = item_space(self.run.model, self.run.scorer, self.run.train_matrix())
+        if self._space.name == "learned" and cat.index is not None:
+            return ItemSpace("learned", cat.index.vectors)
+        return self._space
+
+    def _reranked(self, cat: Catalogue, scores: np.ndarray, idx: np.ndarray, k: int,
+                  settings: Rerank) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` of a pool re-ranked by ``settings`` (:func:`semrec.models.rerank.rerank`)."""
+        scores, idx = np.asarray(scores, dtype=np.float64), np.asarray(idx, dtype=np.int64)
+        if not len(idx):
+            return scores, idx
+        space = self.item_space(cat) if settings.diversity > 0 else None
+        out_s, out_i = rerank(scores[None, :], idx[None, :], k, diversity=settings.diversity,
+                              novelty=settings.novelty, space=space, counts=self.item_counts())
+        return out_s[0], out_i[0]
 
     def recommend_anonymous(self, items: Sequence[str], text: str | None, k: int,
-                            allowed: np.ndarray | None = None) -> list[dict]:
-        """Top-``k`` for someone described by item ids and/or a sentence."""
+                            allowed: np.ndarray | None = None, rerank: Rerank | None = None) -> list[dict]:
+        """Top-``k`` for someone described by item ids and/or a sentence (re-ranked by
+        ``rerank`` as :meth:`recommend` does)."""
         cat = self.cat
         idx = cat.items.indices(list(items))
         if (idx < 0).any():
             missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
             raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
-        cs = _coldstart()
-        idx = cs.last_occurrences(idx)  # in the order given: a history model reads the newest last
-        if not len(idx) and text is None:
-            return self._popular_items(cat, k, allowed)
+        idx = _coldstart().last_occurrences(idx)  # in the order given: a history model reads the newest last
         if text is not None and not text.strip():
             raise SemrecError("text: the text is empty; describe what the user likes or leave it out")
+        n = k if rerank is None or not rerank.active else max(k, min(rerank.pool_size(k), len(cat.items)))
+        scores, found = self._ranked_anonymous(cat, idx, text, n, allowed)
+        if rerank is not None and rerank.active:
+            scores, found = self._reranked(cat, scores, found, k, rerank)
+        return _format(cat, scores, found)
+
+    def _ranked_anonymous(self, cat: Catalogue, idx: np.ndarray, text: str | None, k: int,
+                          allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        cs = _coldstart()
+        if not len(idx) and text is None:
+            return self._popular_items(cat, k, allowed)
         if self.vector_model:
             vec = cs.user_vector(cat.view, idx, text, None)
-            scores, found = cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
-            return _format(cat, scores, found)
+            return cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
         scores = cs.anonymous_scores(self.run, idx[idx < len(self.run.items)], text, None)
         return self._top(cat, scores, k, idx, allowed)
 

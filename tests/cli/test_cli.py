@@ -37,6 +37,52 @@ def test_evaluate_json_shape(run_cli, runs):
         assert 0.0 <= res["metrics"][key] <= 1.0
 
 
+def test_evaluate_json_carries_beyond_accuracy_and_rerank(run_cli, runs):
+    code, out, _ = run_cli("evaluate", str(runs / "mf"), "--json")
+    assert code == 0
+    plain = json.loads(out)
+    m = plain["metrics"]
+    for k in (10, 20):  # the old keys, and the new ones
+        for name in ("recall", "ndcg", "precision", "hit", "mrr", "coverage", "diversity", "novelty",
+                     "popularity", "tail", "gini", "entropy", "recall_users_low", "ndcg_users_high",
+                     "recall_head", "ndcg_tail"):
+            assert isinstance(m[f"{name}@{k}"], float), f"{name}@{k}"
+    assert plain["beyond"]["diversity_space"] == "learned"  # MF: no text, learned item vectors
+    assert set(plain["beyond"]["user_groups"]) == {"low", "mid", "high"}
+    assert sum(g["n_users"] for g in plain["beyond"]["user_groups"].values()) == 459
+    assert "rerank" not in plain
+
+    code, out, _ = run_cli("evaluate", str(runs / "mf"), "--diversity", "0.5", "--json")
+    diverse = json.loads(out)
+    assert diverse["rerank"] == {"diversity": 0.5, "novelty": 0.0, "pool": 100}
+    assert diverse["metrics"]["diversity@10"] > m["diversity@10"]
+    code, out, _ = run_cli("evaluate", str(runs / "mf"), "--novelty", "1", "--pool", "50", "--json")
+    debiased = json.loads(out)
+    assert debiased["rerank"]["pool"] == 50
+    assert debiased["metrics"]["popularity@10"] < m["popularity@10"]
+    assert debiased["metrics"]["tail@10"] > m["tail@10"]
+
+    code, out, _ = run_cli("evaluate", str(runs / "popularity"), "--k", "5")
+    assert code == 0 and "cooccurrence space" in out and "novelty@5" in out
+
+
+def test_recommend_reranks_the_pool_and_keeps_the_scores(run_cli, runs):
+    def items(*extra):
+        code, out, err = run_cli("recommend", str(runs / "mf"), "--user", "1", "-k", "10", "--json", *extra)
+        assert code == 0, err
+        return json.loads(out)["items"]
+
+    plain, pool = items(), items("-k", "30")
+    diverse = items("--diversity", "0.6", "--pool", "30")
+    assert len(diverse) == 10 and diverse != plain
+    scores = {it["item"]: it["score"] for it in pool}
+    assert all(it["item"] in scores and it["score"] == scores[it["item"]] for it in diverse)
+    assert diverse[0] == plain[0]  # MMR always starts with the best item
+    assert items("--diversity", "0", "--novelty", "0") == plain
+    code, _, err = run_cli("recommend", str(runs / "mf"), "--user", "1", "--diversity", "2")
+    assert code == 2 and "--diversity" in err
+
+
 def test_recommend_json_shape_excludes_seen(run_cli, runs):
     code, out, _ = run_cli("recommend", str(runs / "popularity"), "--user", "1", "-k", "5", "--json")
     assert code == 0
