@@ -49,7 +49,7 @@ from semrec.config import DataConfig, TextConfig, dump_toml, from_dict, read_tom
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
 from semrec.data.split import Split
-from semrec.errors import RunError
+from semrec.errors import ConfigError, RunError
 from semrec.graph.interaction import InteractionGraph
 from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
@@ -417,8 +417,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
                            "the run folder is damaged")
     try:
         cfg = read_toml(_require(path, "config.toml"))
-    except UnicodeDecodeError:
-        raise RunError(f"{path / 'config.toml'}: not UTF-8 text; the run folder is damaged") from None
+    except ConfigError as e:  # not UTF-8, not TOML: a file of the run, not the user's config
+        raise RunError(f"{e}; the run folder is damaged") from None
     model_name = info["model"]
     if model_name not in catalog.MODELS:
         raise RunError(f"{path / 'run.json'}: unknown model '{model_name}' (this semrec knows "
