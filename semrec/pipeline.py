@@ -265,14 +265,7 @@ def train_and_save(
             train_config=config.train,
             split=split,
             scorer=scorer,
-            dataset={
-                "name": dataset.name,
-                "path": str(dataset.path) if dataset.path else None,
-                "fingerprint": dataset_fingerprint(dataset),
-                # how item and user text was written, so new items and profiles read the same
-                "item_template": effective_template(dataset.items, dataset.item_template),
-                "user_template": effective_template(dataset.users, dataset.user_template),
-            },
+            dataset=describe_dataset(dataset),
             titles=dataset.item_titles(),
             metrics=metrics,
             text=features,
@@ -280,6 +273,18 @@ def train_and_save(
         )
     distributed.finish(ctx)
     return TrainedRun(out, config, split, metrics, result)
+
+
+def describe_dataset(dataset: Dataset) -> dict[str, Any]:
+    """What a run records of its dataset (``run.json`` ``dataset``)."""
+    return {
+        "name": dataset.name,
+        "path": str(dataset.path) if dataset.path else None,
+        "fingerprint": dataset_fingerprint(dataset),
+        # how item and user text was written, so new items and profiles read the same
+        "item_template": effective_template(dataset.items, dataset.item_template),
+        "user_template": effective_template(dataset.users, dataset.user_template),
+    }
 
 
 def fit_model(model, split: Split, config: RunConfig, features: TextFeatures | None, folder: Path | None,
@@ -339,13 +344,41 @@ def transfer_run(run: Run, data: str | Path, split_spec: str | None = None, *, d
     training, to another dataset's catalogue and users: the run's text MLP, graph and user
     tower over the other dataset's item texts, its training interactions as the graph and
     its users' histories. Returns a :class:`Run` over the other dataset's split that
-    ``evaluate`` and ``recommend`` use like any run (nothing is written).
+    ``evaluate`` and ``recommend`` use like any run (nothing is written; see
+    :func:`save_transfer`).
 
     What does not carry over is left out: per-item priors (new catalogue: none) and user
     profile text (another dataset describes users differently). The text MLP centres the
     new catalogue's vectors by the new catalogue's own mean (see
     :class:`~semrec.models.semgraph.TextProjection`).
     """
+    return _transfer(run, data, split_spec, dataset, on_note)[0]
+
+
+def save_transfer(run_dir: str | Path, data: str | Path, out: str | Path, split_spec: str | None = None, *,
+                  overwrite: bool = False, on_note: Callable[[str], None] = lambda s: None) -> Run:
+    """:func:`transfer_run` written as a run folder at ``out`` (with its test metrics), to
+    serve, evaluate or recommend from like any run; returns the loaded new run."""
+    from semrec.artifacts.run import load_run
+
+    out = Path(out)
+    check_out(out, overwrite)
+    moved, features, dataset = _transfer(load_run(run_dir), data, split_spec, None, on_note)
+    test = evaluate_ranking(moved.scorer, moved.split, part="test", ks=DEFAULT_KS)
+    n_test = int(test.pop("n_users", 0))
+    with staging(out, overwrite=overwrite, on_note=on_note) as folder:
+        save_run(folder, model_name=moved.model_name, model=moved.model, model_config=moved.model_config,
+                 data_config=dataclasses.replace(moved.data_config, split=moved.split.spec),
+                 train_config=moved.train_config, split=moved.split, scorer=moved.scorer,
+                 dataset=describe_dataset(dataset), titles=moved.titles,
+                 metrics={"test": test, "n_test_users": n_test, "transferred_from": str(run_dir)},
+                 text=features, text_config=moved.text_config,
+                 notes=[f"zero-shot: the text-only model of {run_dir}, not trained on this dataset"])
+    return load_run(out)
+
+
+def _transfer(run: Run, data: str | Path, split_spec: str | None, dataset: Dataset | None,
+              on_note: Callable[[str], None]) -> tuple[Run, TextFeatures, Dataset]:
     from semrec.models.semgraph import SemGraph, resolve_history
 
     if run.model_name != "semgraph" or run.model_config.ids:
@@ -374,8 +407,8 @@ def transfer_run(run: Run, data: str | Path, split_spec: str | None = None, *, d
     model.load_state_dict(mine)
     graph = training_graph(split, resolve_device("auto"), features.knn)
     scorer = model.scorer(graph).remember(split.matrix("train+valid+test+support", "timestamps"))
-    info = {**run.info, "dataset": {"name": dataset.name, "path": str(dataset.path) if dataset.path else None},
-            "split": split.spec, "n_users": split.n_users, "n_items": split.n_items,
-            "transferred_from": str(run.path)}
-    return dataclasses.replace(run, info=info, model_config=cfg, split=split, titles=dataset.item_titles(),
-                               metrics={}, model=model, scorer=scorer, _seen=None, _train=None, _seen_times=None)
+    info = {**run.info, "dataset": describe_dataset(dataset), "split": split.spec, "n_users": split.n_users,
+            "n_items": split.n_items, "transferred_from": str(run.path)}
+    moved = dataclasses.replace(run, info=info, model_config=cfg, split=split, titles=dataset.item_titles(),
+                                metrics={}, model=model, scorer=scorer, _seen=None, _train=None, _seen_times=None)
+    return moved, features, dataset

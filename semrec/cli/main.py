@@ -172,25 +172,49 @@ def _rerank_options(fn):
     return fn
 
 
+def _transfer_options(fn):
+    fn = click.option("--split", "split_spec", default=None, metavar="SPEC",
+                      help="With --data: the split of that dataset (default: the run's own split spec).")(fn)
+    fn = click.option("--data", "other", default=None, metavar="NAME|PATH",
+                      help="Another dataset's catalogue and users, ranked without training by a text-only "
+                           "semgraph run (trained with --set ids=false): zero-shot transfer.")(fn)
+    return fn
+
+
+def _load(run_dir: str, other: str | None = None, split_spec: str | None = None):
+    """The run, or (``--data``) the run moved onto another dataset without training."""
+    from semrec.artifacts.run import load_run
+
+    run = load_run(run_dir)
+    if other is None:
+        if split_spec is not None:
+            raise click.UsageError("--split goes with --data (the run's own split is fixed)")
+        return run
+    from semrec.pipeline import transfer_run
+
+    return transfer_run(run, other, split_spec, on_note=_note)
+
+
 @cli.command()
 @click.argument("run_dir", type=click.Path())
 @click.option("--k", "ks", default="10,20", show_default=True, help="Cut-offs, comma-separated.")
 @_rerank_options
+@_transfer_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
-def evaluate(run_dir: str, ks: str, diversity: float, novelty: float, pool: int | None, as_json: bool) -> None:
+def evaluate(run_dir: str, ks: str, diversity: float, novelty: float, pool: int | None, other: str | None,
+             split_spec: str | None, as_json: bool) -> None:
     """Full-ranking metrics of RUN_DIR on its test part (and RMSE/MAE for a rating run),
     with diversity, novelty, popularity and accuracy per user and item group; optionally
-    of re-ranked lists."""
+    of re-ranked lists, or of another dataset (--data) ranked without training."""
     import torch
 
-    from semrec.artifacts.run import load_run
     from semrec.evaluate.cold import cold_sections
     from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
     from semrec.models.rerank import Rerank, item_space
 
     cut = _parse_ks(ks)
     _use_threads()
-    run = load_run(run_dir)
+    run = _load(run_dir, other, split_spec)
     settings = Rerank(diversity, novelty, pool)
     rerank = settings if settings.active else None
     space = item_space(run.model, run.scorer, run.train_matrix())
@@ -207,6 +231,7 @@ def evaluate(run_dir: str, ks: str, diversity: float, novelty: float, pool: int 
         "dataset": run.info["dataset"]["name"],
         "model": run.model_name,
         "split": run.info["split"],
+        **({"transferred_from": run.info["transferred_from"]} if "transferred_from" in run.info else {}),
         "n_test_users": n_users,
         "metrics": metrics,
         **cold_sections(run.scorer, run.split, ks=cut, rerank=rerank, space=space),
@@ -224,6 +249,33 @@ def evaluate(run_dir: str, ks: str, diversity: float, novelty: float, pool: int 
     _print_metrics(metrics)
     _print_beyond(beyond)
     _print_cold(result)
+
+
+@cli.command()
+@click.argument("run_dir", type=click.Path())
+@click.option("--data", "other", required=True, metavar="NAME|PATH", help="The other dataset.")
+@click.option("--split", "split_spec", default=None, metavar="SPEC",
+              help="Its split (default: the run's own split spec).")
+@click.option("--out", required=True, type=click.Path(file_okay=False), help="New run folder to write.")
+@click.option("--overwrite", is_flag=True, help="Replace an existing run at --out.")
+@click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
+def transfer(run_dir: str, other: str, split_spec: str | None, out: str, overwrite: bool, as_json: bool) -> None:
+    """Write RUN_DIR's text-only model (semgraph trained with --set ids=false) applied to
+    another dataset, without training, as a new run folder to serve, evaluate or
+    recommend from like any run (zero-shot transfer)."""
+    from semrec.pipeline import save_transfer
+
+    _use_threads()
+    run = save_transfer(run_dir, other, out, split_spec, overwrite=overwrite, on_note=_note)
+    summary = {"run": str(run.path), "from": run_dir, "dataset": run.info["dataset"]["name"],
+               "split": run.info["split"], "n_users": len(run.users), "n_items": len(run.items),
+               "metrics": run.metrics["test"]}
+    if as_json:
+        _json(summary)
+        return
+    m = summary["metrics"]
+    click.echo(f"wrote {out}: {run_dir} on {summary['dataset']} ({summary['split']}), no training; "
+               f"test recall@20 {m['recall@20']:.4f}, ndcg@20 {m['ndcg@20']:.4f}")
 
 
 def _print_beyond(beyond: dict) -> None:
@@ -249,13 +301,15 @@ def _print_beyond(beyond: dict) -> None:
               help="Profile fields of a new user, e.g. age=25,occupation=engineer (semgraph with user text).")
 @click.option("-k", "k", default=10, show_default=True, type=click.IntRange(min=1), help="How many items.")
 @_rerank_options
+@_transfer_options
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def recommend(run_dir: str, user: str | None, history: str | None, query: str | None, profile: str | None,
-              k: int, diversity: float, novelty: float, pool: int | None, as_json: bool) -> None:
+              k: int, diversity: float, novelty: float, pool: int | None, other: str | None,
+              split_spec: str | None, as_json: bool) -> None:
     """Top-K items for a known user of RUN_DIR, or for a new user described by items,
     a sentence or profile fields (cold start, no retraining). Seen items are excluded.
-    --diversity and --novelty re-rank the best --pool items (the scores stay the model's)."""
-    from semrec.artifacts.run import load_run
+    --diversity and --novelty re-rank the best --pool items (the scores stay the model's).
+    With --data, users and items are another dataset's, ranked without training."""
     from semrec.models.rerank import Rerank
     from semrec.serve.coldstart import recommend_anonymous
     from semrec.serve.recommend import recommend as rec
@@ -269,7 +323,7 @@ def recommend(run_dir: str, user: str | None, history: str | None, query: str | 
     _use_threads()
     settings = Rerank(diversity, novelty, pool)
     n = settings.pool_size(k) if settings.active else k
-    run = load_run(run_dir)
+    run = _load(run_dir, other, split_spec)
     if history is None and query is None and fields is None:
         items = rec(run, user, n)
     else:
