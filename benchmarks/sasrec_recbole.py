@@ -136,6 +136,9 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("runs/bench/sasrec-recbole"),
                     help="atomic files, RecBole's logs and checkpoint, scores (default runs/bench/sasrec-recbole)")
     ap.add_argument("--out", type=Path, default=None, help="append the JSON lines to this file")
+    ap.add_argument("--recbole-epochs", type=int, default=None,
+                    help="train RecBole at most this many epochs (default: its 300 with early stopping); "
+                         "a capped run's time to best is a lower bound on the uncapped one's")
     ap.add_argument("--recbole-checkpoint", type=Path, default=None,
                     help="evaluate this RecBole checkpoint (saved by an earlier run, e.g. one stopped "
                          "before it finished) instead of training; the line then has no timings")
@@ -503,7 +506,8 @@ def run_recbole(dataset, split: Split, args, context: dict) -> dict:
     work.mkdir(parents=True, exist_ok=True)
     python = ensure_venv(args.venv.expanduser())
     write_atomic_files(dataset, work / "data" / DATASET)
-    (work / "config.json").write_text(json.dumps(SASREC_CONFIG, indent=1))
+    config = SASREC_CONFIG | ({"epochs": args.recbole_epochs} if args.recbole_epochs else {})
+    (work / "config.json").write_text(json.dumps(config, indent=1))
 
     raw: dict[str, list[str]] = {}
     for u, i in zip(dataset.interactions["user_id"], dataset.interactions["item_id"]):
@@ -555,6 +559,8 @@ def run_recbole(dataset, split: Split, args, context: dict) -> dict:
         "split_check": split_check,
         "epochs_run": result.get("epochs_run"),
         "best_epoch": result["checkpoint_epoch"] + 1,
+        # stopped by --recbole-epochs, not by early stopping: the best may lie further on
+        "capped": bool(args.recbole_epochs) and result.get("epochs_run") == args.recbole_epochs,
         "seconds_per_epoch": statistics.median(train_s) if train_s else None,
         "valid_seconds_per_epoch": statistics.median(valid_s) if valid_s else None,
         "train_seconds_per_epoch": [round(s, 3) for s in train_s] if train_s else None,
@@ -567,7 +573,7 @@ def run_recbole(dataset, split: Split, args, context: dict) -> dict:
         "recbole": {k: result[k] for k in ("recbole_version", "torch_version", "torch_threads",
                                            "n_items_recbole", "n_users_recbole", "n_train_rows",
                                            "n_parameters", "load_s", "score_s")},
-        "config": SASREC_CONFIG | {"seed": args.seed},
+        "config": config | {"seed": args.seed},
     }
 
 

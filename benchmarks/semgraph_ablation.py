@@ -26,6 +26,7 @@ ROWS: dict[str, list[str]] = {
     "no graph": ["layers=0"],
     "no ID": ["ids=false"],
     "no ID dropout": ["id_dropout=0"],
+    "no text skip": ["text_skip=false"],
     "+ neighbours": ["knn_weight=0.2"],
     "+ transitions": ["transition_weight=0.2"],
     "+ contrast": ["alpha=0.96"],

@@ -84,7 +84,8 @@ class SemGraphConfig:
         use_text: read the item text (default true); false leaves items to their ID
             residuals alone (the "no text" ablation; new items cannot be placed).
         text_skip: add a linear path beside the text MLP, started as a norm-preserving
-            random projection of the text vector (default false).
+            random projection of the text vector (default true: the text's own geometry,
+            which the text-only model ranks by, is there from the first step).
         ids: learn an ID residual per item (default true); false makes a text-only model
             that can rank items it never saw.
         user_ids: learn an ID residual per user too (default false; needs ``ids``).
@@ -130,7 +131,7 @@ class SemGraphConfig:
     feedforward: int | None = None
     dropout: float = 0.2
     use_text: bool = True
-    text_skip: bool = False
+    text_skip: bool = True
     ids: bool = True
     user_ids: bool = False
     id_dropout: float = 0.1
