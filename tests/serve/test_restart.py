@@ -70,3 +70,31 @@ def test_killed_server_loses_nothing_acknowledged(mf_run):
     store = EventStore(default_url(mf_run))
     assert all(store.count_events(key=k) == 1 for k in acknowledged)
     assert store.count_events() == 41
+
+
+def test_an_acknowledged_event_is_applied_through_the_tower_after_kill_9(transformer_run):
+    """A transformer-tower run: the events change u0's answer (their order matters to the
+    tower), the server dies without a chance to flush anything, and the restarted one
+    replays them in order into the same answer."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = start(transformer_run, port)
+    try:
+        untouched = answers(url, ["u0"])["u0"]
+        events = [{"user": "u0", "item": f"r{j}"} for j in (0, 7, 2, 9)]
+        assert httpx.post(f"{url}/events", json={"events": events}, timeout=10).status_code == 200
+        before = answers(url, ["u0"])["u0"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=10)
+    assert before != untouched
+    proc = start(transformer_run, port)
+    try:
+        after = answers(url, ["u0"])["u0"]
+        history = httpx.get(f"{url}/history", params={"user": "u0"}).json()
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+    assert after == before  # same items, same scores, same order
+    live = [x["item"] for x in history["items"] if x["live"]]
+    assert sorted(live) == ["r0", "r2", "r7", "r9"]  # all four acknowledged events, once each
