@@ -2,8 +2,10 @@
 fixed number of concurrent clients, and the time from POST /events to the change
 showing in that user's next recommendations.
 
-The catalogue is a synthetic MF run of Gowalla's size (29,858 users, 40,981 items,
-d=64) unless --run names a real one. Load goes to 127.0.0.1 only and is bounded by
+The catalogue is a synthetic run of Gowalla's size (29,858 users, 40,981 items, d=64)
+unless --run names a real one: MF (``--model mf``, the default) or semgraph with the
+transformer tower (``--model transformer``: random item text vectors, untrained weights,
+30 time-ordered items per user; a user's events go through the tower as in any such run). Load goes to 127.0.0.1 only and is bounded by
 --requests and --seconds.
 
 Several servers are measured one after another in one run (--variants):
@@ -21,11 +23,13 @@ uses an asyncio client instead (heavier: it takes a share of the cores it measur
 
     python benchmarks/serve_load.py --clients 16 --seconds 20
     python benchmarks/serve_load.py --clients 1 --seconds 10 --variants cached,scan
+    python benchmarks/serve_load.py --model transformer --variants cached,scan
 """
 from __future__ import annotations
 
 import argparse
 import asyncio
+import dataclasses
 import json
 import os
 import shutil
@@ -66,6 +70,42 @@ def synthetic_run(folder: Path, n_users: int, n_items: int, dim: int, per_user: 
                  data_config=DataConfig(split="synthetic"), train_config=TrainConfig(), split=split,
                  scorer=scorer, dataset={"name": "synthetic-gowalla-size", "path": None}, titles={},
                  metrics={})
+    return folder
+
+
+def synthetic_transformer_run(folder: Path, n_users: int, n_items: int, dim: int, per_user: int = 30) -> Path:
+    """A semgraph run with the transformer tower: random unit text vectors stand in for the
+    encoder's (the real encoder's description is recorded, so ``POST /items`` with text
+    works), and every user has ``per_user`` items in time order."""
+    import torch
+
+    from semrec.artifacts.run import save_run, staging
+    from semrec.config import DataConfig, TextConfig
+    from semrec.data.dataset import Interactions
+    from semrec.data.idmap import IdMap
+    from semrec.data.split import Split
+    from semrec.models.semgraph import SemGraph, SemGraphConfig
+    from semrec.text.features import TextFeatures, encoder_info, load_encoder
+    from semrec.train.loop import TrainConfig, training_graph
+
+    rng = np.random.default_rng(0)
+    users = np.repeat(np.arange(n_users), per_user)
+    items = rng.integers(0, n_items, size=len(users))
+    times = np.tile(np.arange(per_user), n_users)
+    empty = Interactions(np.zeros(0, np.int64), np.zeros(0, np.int64), timestamps=np.zeros(0, np.int64))
+    split = Split("leave-one-out", IdMap(range(n_users)), IdMap(range(n_items)),
+                  Interactions(users, items, timestamps=times), empty, empty)
+    encoder = encoder_info(load_encoder(TextConfig(), progress=False))
+    text = rng.standard_normal((n_items, encoder["dim"])).astype(np.float32)
+    text /= np.linalg.norm(text, axis=1, keepdims=True)
+    config = SemGraphConfig(dim=dim, user_tower="transformer", history="sequence", temperature=0.1)
+    model = SemGraph(n_users, n_items, torch.from_numpy(text), **dataclasses.asdict(config))
+    scorer = model.scorer(training_graph(split)).remember(split.matrix("train", "timestamps"))
+    with staging(folder, overwrite=True) as tmp, torch.no_grad():
+        save_run(tmp, model_name="semgraph", model=model, model_config=config,
+                 data_config=DataConfig(split="leave-one-out"), train_config=TrainConfig(), split=split,
+                 scorer=scorer, dataset={"name": "synthetic-gowalla-size", "path": None}, titles={},
+                 metrics={}, text=TextFeatures(text, None, encoder), text_config=TextConfig())
     return folder
 
 
@@ -275,6 +315,8 @@ async def bare_app(scope, receive, send) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--run", default=None, help="run folder to serve (default: a synthetic Gowalla-size run)")
+    ap.add_argument("--model", choices=["mf", "transformer"], default="mf",
+                    help="the synthetic run: MF (default) or semgraph with the transformer tower")
     ap.add_argument("--clients", type=int, default=16)
     ap.add_argument("--requests", type=int, default=200_000,
                     help="upper bound on GET requests per variant (a cap: --seconds normally ends the load)")
@@ -293,14 +335,16 @@ def main() -> None:
         if args.run:
             run = Path(shutil.copytree(args.run, work / "run"))
         else:
-            run = synthetic_run(work / "run", 29858, 40981, 64)
+            make = synthetic_transformer_run if args.model == "transformer" else synthetic_run
+            run = make(work / "run", 29858, 40981, 64)
         # flush the run just written: on ext4 the first fsync of the event store would
         # otherwise wait for these megabytes too (seen: 81-89 ms for the first event)
         os.sync()
         from semrec.artifacts.run import load_run
 
         loaded = load_run(run)
-        summary = {"n_items": len(loaded.items), "n_users": len(loaded.users), "driver": args.driver,
+        summary = {"model": loaded.model_name, "n_items": len(loaded.items), "n_users": len(loaded.users),
+                   "driver": args.driver,
                    "clients": args.clients}
         user_ids = list(loaded.users.ids)
         assert args.run or user_ids[:3] == ["0", "1", "2"], "synthetic ids are 0..n-1 (the python driver draws them)"
