@@ -91,7 +91,7 @@ class Catalogue:
     titles: dict[str, str]
     view: Run  # the run, its scorer widened to the new items (embedding models)
     index: ItemIndex | None  # over the item vectors (embedding models)
-    text_share: np.ndarray | None = None  # (n_items,) semgraph gate, computed at load
+    text_share: np.ndarray | None = None  # (n_items,) semgraph text share per item, computed at load
     top: TopCache | None = None  # the run users' precomputed top items (exact index)
     norms: np.ndarray | None = None  # (n_items,) lengths of the index's item vectors, for /similar
 
@@ -286,7 +286,7 @@ class LiveState:
         self.run.seen()
         model = self.run.model
         if isinstance(model, SemGraph) and self.cat.text_share is None:
-            # the gate of every item, once: a reader must never publish a catalogue
+            # the text share of every item, once: a reader must never publish a catalogue
             share = model.text_share(self.run.graph()).float().cpu().numpy()  # (n_run_items,)
             n_new = len(self.cat.items) - len(share)
             share = np.concatenate([share, np.ones(n_new, dtype=np.float32)])

@@ -18,7 +18,7 @@
   counted in the run's notes (``run.json``);
 * the model is rebuilt at the new sizes and every per-user and per-item row of a known
   id is copied from the run (embeddings, biases, text buffers); new ids get fresh rows,
-  other weights (text adapter, attention gate) are copied whole; training then resumes
+  other weights (text adapter, user tower) are copied whole; training then resumes
   with the run's own settings unless ``--set`` overrides them.
 
 The new run folder records the store (its URL and id), how far it read (``serve.json``:

@@ -107,7 +107,7 @@ def loss_function(model: nn.Module, graph: Any, ctx: Context, device: torch.devi
         return lambda batch: model.loss(batch, graph)
     ids = [device.index] if device.type == "cuda" else None
     # some parameters take no gradient in a given configuration (the rating head while
-    # ranking, the edge-attention vectors of the plain gate): DDP must not wait for them
+    # ranking, the edge-attention vectors without graph_attention): DDP must not wait for them
     ddp = nn.parallel.DistributedDataParallel(_LossModule(model, graph), device_ids=ids,
                                               find_unused_parameters=True)
     return ddp
