@@ -57,7 +57,7 @@ from semrec.models.base import Batch, HistoryScorer, TrainableModel
 from semrec.models.losses import bpr_loss, info_nce, l2_penalty, mse_loss, sampled_softmax_loss, softmax_loss
 from semrec.models.towers import build_tower
 from semrec.models.xsimgcl import contrast_nodes, sign_aligned_noise
-from semrec.tune.space import Choice, Float, Int, Param
+from semrec.models.space import Choice, Float, Int, Param
 
 #: Version of SemGraph's weights; run folders of another version cannot be rebuilt.
 FORMAT = 2
@@ -210,7 +210,7 @@ def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
         temperature=auto["temperature"] if config.temperature is None else config.temperature)
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {
     "train.lr": Float(3e-4, 1e-2, log=True),
     "model.dim": Choice((32, 64, 128)),
