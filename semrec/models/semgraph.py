@@ -55,9 +55,9 @@ from semrec.graph.interaction import InteractionGraph
 from semrec.graph.sequences import PAD, Sequences
 from semrec.models.base import Batch, HistoryScorer, TrainableModel
 from semrec.models.losses import bpr_loss, info_nce, l2_penalty, mse_loss, sampled_softmax_loss, softmax_loss
+from semrec.models.space import Choice, Float, Int, Param
 from semrec.models.towers import build_tower
 from semrec.models.xsimgcl import contrast_nodes, sign_aligned_noise
-from semrec.models.space import Choice, Float, Int, Param
 
 #: Version of SemGraph's weights; run folders of another version cannot be rebuilt.
 FORMAT = 2
