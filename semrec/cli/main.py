@@ -310,9 +310,9 @@ def recommend(run_dir: str, user: str | None, history: str | None, query: str | 
     a sentence or profile fields (cold start, no retraining). Seen items are excluded.
     --diversity and --novelty re-rank the best --pool items (the scores stay the model's).
     With --data, users and items are another dataset's, ranked without training."""
+    from semrec.inference.coldstart import recommend_anonymous
+    from semrec.inference.known import recommend as rec
     from semrec.models.rerank import Rerank
-    from semrec.serve.coldstart import recommend_anonymous
-    from semrec.serve.recommend import recommend as rec
 
     if user is None and history is None and query is None and profile is None:
         raise click.UsageError("give --user ID, or describe a new user with --items, --text and/or --profile")
@@ -425,7 +425,7 @@ def encode(dataset: str, encoder: str | None, batch_size: int, quiet: bool, as_j
 def similar(run_dir: str, item: str | None, query: str | None, k: int, as_json: bool) -> None:
     """Items similar to an item (--item) or to free text (--text)."""
     from semrec.artifacts.run import load_run
-    from semrec.serve.similar import similar_items, similar_to_text
+    from semrec.inference.similar import similar_items, similar_to_text
 
     if (item is None) == (query is None):
         raise click.UsageError("give exactly one of --item ID or --text \"...\"")
@@ -478,9 +478,9 @@ DEMO_SECONDS = 20.0
 def demo(out: str | None, user: str, epochs: int, seconds: float) -> None:
     """Train MF on MovieLens-100K (split u1) and show recommendations for a user."""
     from semrec.artifacts.run import load_run
+    from semrec.inference.known import recommend as rec
+    from semrec.inference.known import user_history
     from semrec.pipeline import build_config, train_and_save
-    from semrec.serve.recommend import recommend as rec
-    from semrec.serve.recommend import user_history
 
     out_dir = Path(out) if out else _default_demo_dir()
     _use_threads()

@@ -8,10 +8,10 @@ How each kind of update takes effect (no retraining):
 
 * **an event** ``(user, item)`` adds ``item`` to the user's live items; the user's query
   vector is folded in again from the *set* of live items
-  (:func:`semrec.serve.coldstart.user_vector`), so the next request sees it, and replaying
+  (:func:`semrec.inference.coldstart.user_vector`), so the next request sees it, and replaying
   the same events in any order gives the same vector: a restarted server answers exactly
   as the killed one did;
-* **a new item** with text is embedded by :func:`~semrec.serve.coldstart.item_vector_from_text`
+* **a new item** with text is embedded by :func:`~semrec.inference.coldstart.item_vector_from_text`
   and appended to the FAISS index at once;
 * **deleting a user** removes their events from the store and forgets their trained
   vector and history here: from then on the id is an unknown user (cold start), and
@@ -215,7 +215,7 @@ class Tail:
 
 def _coldstart():
     # imported on first use: the cold-start module pulls in the text stack
-    from semrec.serve import coldstart
+    from semrec.inference import coldstart
 
     return coldstart
 
@@ -655,7 +655,7 @@ class LiveState:
             v = vectors[i] / max(float(norms[i]), 1e-12)
             scores = torch.from_numpy(vectors @ v / np.maximum(norms, 1e-12))
             return self._top_all(cat, scores, k, i)
-        from semrec.serve.similar import similar_items
+        from semrec.inference.similar import similar_items
 
         return similar_items(self.run, item, k)
 

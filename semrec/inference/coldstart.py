@@ -14,7 +14,7 @@ One rule per question, whatever the model:
 * **A user known only by a sentence** ("quiet sci-fi about time travel"): the run's
   own text encoder embeds it; ``semgraph`` reads it as the newest item of the user's
   history, the vector an item with that text would get
-  (:func:`~semrec.serve.similar.semgraph_text_vectors`); ``semantic`` compares it with
+  (:func:`~semrec.inference.similar.semgraph_text_vectors`); ``semantic`` compares it with
   item texts directly, a sentence and items together summed at equal norm.
 * **A user known only by profile fields** (``age=25, occupation=engineer`` where the
   dataset has user text): the fields are rendered with the dataset's user template and
@@ -38,12 +38,12 @@ import torch.nn.functional as F
 from semrec.artifacts.run import Run
 from semrec.data.readers.common import render_template, template_fields
 from semrec.errors import SemrecError
+from semrec.inference.known import format_items
+from semrec.inference.similar import encode_query, semgraph_text_vectors
 from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
-from semrec.serve.recommend import format_items
-from semrec.serve.similar import encode_query, semgraph_text_vectors
 
 
 def item_indices(run: Run, items: Sequence[str | int]) -> np.ndarray:

@@ -20,12 +20,12 @@ import torch.nn.functional as F
 
 from semrec.artifacts.run import Run
 from semrec.errors import SemrecError
+from semrec.inference.known import format_items
 from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.itemknn import ItemKNN
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
-from semrec.serve.recommend import format_items
 
 
 def _item_vectors(run: Run) -> torch.Tensor | None:
