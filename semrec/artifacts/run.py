@@ -27,6 +27,7 @@ deleted: the old run moves aside whole, store included, to ``RUN_DIR.replaced-TI
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -216,6 +217,25 @@ def _state_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
+def run_info(model_name: str, split: Split, task: str, dataset: dict[str, Any], text_encoder: Any,
+             notes: list[str] | None = None) -> dict[str, Any]:
+    """What ``run.json`` says of a run (format, model, dataset, split, sizes, encoder, notes)."""
+    return {
+        "format": RUN_FORMAT,
+        "semrec_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": model_name,
+        "kind": catalog.spec(model_name).kind,
+        "dataset": dataset,
+        "split": split.spec,
+        "task": task,
+        "n_users": split.n_users,
+        "n_items": split.n_items,
+        "text_encoder": text_encoder,
+        "notes": list(split.notes if notes is None else notes),
+    }
+
+
 def save_run(
     folder: Path,
     *,
@@ -234,52 +254,66 @@ def save_run(
     notes: list[str] | None = None,
 ) -> None:
     """Write every file of a run into ``folder`` (a staging folder from :func:`staging`).
-    ``notes``: what the split (or a retrain) changed or dropped, kept in ``run.json``."""
+    ``notes``: what the split (or a retrain) changed or dropped, kept in ``run.json``;
+    ``text``: the text features (their encoder and semantic neighbours) of a text model."""
+    write_run(folder, make_run(model_name=model_name, model=model, model_config=model_config,
+                               data_config=data_config, train_config=train_config, split=split, scorer=scorer,
+                               dataset=dataset, titles=titles, metrics=metrics, text=text,
+                               text_config=text_config, notes=notes))
+
+
+def make_run(*, model_name: str, model: Any, model_config: Any, data_config: DataConfig, train_config: TrainConfig,
+             split: Split, scorer: Scorer, dataset: dict[str, Any], titles: dict[str, str],
+             metrics: dict[str, Any], text: Any = None, text_config: TextConfig | None = None,
+             notes: list[str] | None = None, path: Path | None = None) -> Run:
+    """A :class:`Run` in memory (not yet written: ``path`` ``None``), as :func:`load_run`
+    would read it back from :func:`write_run`'s folder."""
+    info = run_info(model_name, split, train_config.task, dataset, None if text is None else text.encoder, notes)
+    return Run(path, info, model_name, data_config, train_config, model_config, text_config or TextConfig(),
+               split, dict(titles), dict(metrics), model, scorer,
+               _knn=None if text is None else text.knn)
+
+
+def write_run(folder: Path, run: Run) -> None:
+    """Write every file of ``run`` into ``folder`` (a staging folder from :func:`staging`):
+    the folder :func:`load_run` reads back into the same run."""
     folder = Path(folder)
-    spec = catalog.spec(model_name)
-    info = {
-        "format": RUN_FORMAT,
-        "semrec_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": model_name,
-        "kind": spec.kind,
-        "dataset": dataset,
-        "split": split.spec,
-        "task": train_config.task,
-        "n_users": split.n_users,
-        "n_items": split.n_items,
-        "text_encoder": None if text is None else text.encoder,
-        "notes": list(split.notes if notes is None else notes),
-    }
+    info = {**run.info, "format": RUN_FORMAT, "semrec_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": run.split.spec,
+            "n_users": run.split.n_users, "n_items": run.split.n_items}
     _write_json(folder / "run.json", info)
     sections = {
-        "data": to_dict(data_config),
-        "model": {"name": model_name, **to_dict(model_config)},
-        "train": to_dict(train_config),
+        "data": to_dict(run.data_config),
+        "model": {"name": run.model_name, **to_dict(run.model_config)},
+        "train": to_dict(run.train_config),
     }
-    if text_config is not None:
-        sections["text"] = to_dict(text_config)
+    if catalog.spec(run.model_name).text:
+        sections["text"] = to_dict(run.text_config)
     (folder / "config.toml").write_text(dump_toml(sections), encoding="utf-8")
+    split = run.split
     _write_json(folder / "ids.json", {"users": split.users.to_list(), "items": split.items.to_list()})
-    _write_json(folder / "titles.json", titles)
+    _write_json(folder / "titles.json", run.titles)
     save_file(_split_tensors(split), str(folder / "split.safetensors"))
-    save_file(_state_tensors(model.state_dict()), str(folder / "model.safetensors"))
+    save_file(_state_tensors(run.model.state_dict()), str(folder / "model.safetensors"))
+    scorer = run.scorer
     if isinstance(scorer, EmbeddingScorer):
         tables = {"user_emb": scorer.user_emb, "item_emb": scorer.item_emb}
         if isinstance(scorer, HistoryScorer) and scorer.item_layers is not None:
             tables["item_layers"] = scorer.item_layers  # (L + 1, n_items, d): new items propagate from them
         save_file({k: v.detach().cpu().contiguous() for k, v in tables.items()},
                   str(folder / "embeddings.safetensors"))
-    if text is not None and text.knn is not None:
-        save_knn(folder / "knn.safetensors", text.knn)
-    _write_json(folder / "metrics.json", metrics)
+    knn = run.knn()
+    if knn is not None:
+        save_knn(folder / "knn.safetensors", knn)
+    _write_json(folder / "metrics.json", run.metrics)
 
 
 @dataclass
 class Run:
-    """A loaded run folder."""
+    """A run: loaded from its folder (:func:`load_run`), or made in memory
+    (:func:`make_run`, ``path`` ``None``) and written by :func:`write_run`."""
 
-    path: Path
+    path: Path | None
     info: dict[str, Any]
     model_name: str
     data_config: DataConfig
@@ -294,6 +328,7 @@ class Run:
     _seen: Any = field(default=None, repr=False)
     _train: Any = field(default=None, repr=False)
     _seen_times: Any = field(default=None, repr=False)
+    _knn: Any = field(default=None, repr=False)
 
     @property
     def text_encoder(self) -> dict[str, Any] | None:
@@ -302,8 +337,14 @@ class Run:
 
     def knn(self):
         """The semantic item–item graph ``(n_items, n_items)`` CSR, or ``None``."""
-        p = self.path / "knn.safetensors"
-        return load_knn(p) if p.is_file() else None
+        if self._knn is None and self.path is not None and (self.path / "knn.safetensors").is_file():
+            self._knn = load_knn(self.path / "knn.safetensors")
+        return self._knn
+
+    def fresh(self, **changes: Any) -> Run:
+        """This run with ``changes`` (e.g. a grown split, model and scorer) and its cached
+        matrices dropped."""
+        return dataclasses.replace(self, **changes, _seen=None, _train=None, _seen_times=None)
 
     @property
     def users(self) -> IdMap:
@@ -467,16 +508,24 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         if layers is not None and (layers.ndim != 3 or layers.shape[1] != split.n_items):
             raise RunError(f"{path / 'embeddings.safetensors'}: item_layers should be (L + 1, {split.n_items}, d); "
                            "the run folder is damaged")
-        extra = {} if layers is None else {"layers": layers.float().to(device)}
-        # tables may be stored in half precision (semrec.serve.precision); score in float32
-        scorer = model.scorer_from_embeddings(item_emb.float().to(device), split.matrix("train"),
-                                              user_emb=user_emb.float().to(device), **extra)
+        scorer = scorer_from_tables(model, split, user_emb, item_emb, layers, device)
     titles = _read_json(path, "titles.json", dict, required=False)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in titles.items()):
         raise RunError(f"{path / 'titles.json'}: expected {{item id: title}} strings; the run folder is damaged")
     metrics = _read_json(path, "metrics.json", dict, required=False)
     return Run(path, info, model_name, data_config, train_config, model_config, text_config, split,
                titles, metrics, model, scorer)
+
+
+def scorer_from_tables(model: Any, split: Split, user_emb: torch.Tensor, item_emb: torch.Tensor,
+                       layers: torch.Tensor | None = None, device: str | torch.device = "cpu") -> Scorer:
+    """The scorer of a trainable ``model`` over its final tables ``user_emb`` ``(n_users, d)``,
+    ``item_emb`` ``(n_items, d)`` (and ``layers`` ``(L + 1, n_items, d)``), as a run folder
+    holds them: what :func:`load_run` rebuilds, and what a grown run is scored by."""
+    extra = {} if layers is None else {"layers": layers.float().to(device)}
+    # tables may be stored in half precision (semrec.serve.precision); score in float32
+    return model.scorer_from_embeddings(item_emb.float().to(device), split.matrix("train"),
+                                        user_emb=user_emb.float().to(device), **extra)
 
 
 def dataset_fingerprint(dataset: Any) -> str:

@@ -30,7 +30,7 @@ from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError, SemrecError
 from semrec.models import catalog
-from semrec.pipeline import RunConfig, build_config, fit_model, model_inputs
+from semrec.pipeline import RunConfig, build_config, build_model, fit_model, resolve_for_split
 from semrec.tune.spaces import SPACES, Choice, Float, Int, Param
 
 
@@ -124,7 +124,6 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
 
     from semrec.evaluate.ranking import evaluate_ranking
     from semrec.text.features import text_features
-    from semrec.train.loop import seed_everything
 
     optuna = _optuna()
     split = ctx.split
@@ -133,9 +132,8 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
         ctx.features = text_features(ctx.dataset, split.items, split.users, config.text, progress=False)
         ctx.features_done = True
     features = ctx.features if spec.text else None
-    seed_everything(config.train.seed)
-    model = catalog.build(config.model, split.n_users, split.n_items, config.model_params,
-                          model_inputs(split, features))
+    config = resolve_for_split(config, split)  # as training resolves it (e.g. semgraph's auto tower)
+    model = build_model(config, split, features)
     # a trial scores validation, so it never refits on it
     trial_config = dataclasses.replace(config, train=dataclasses.replace(config.train, refit=False))
     reporter = _EpochReporter(trial, metric, optuna.TrialPruned)
