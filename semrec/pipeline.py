@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,9 +11,18 @@ from typing import Any
 import numpy as np
 import torch
 
-from semrec.artifacts.run import Run, check_out, dataset_fingerprint, make_run, save_run, staging
+from semrec.artifacts.run import (
+    Run,
+    check_out,
+    dataset_fingerprint,
+    make_run,
+    save_run,
+    scorer_from_tables,
+    staging,
+)
 from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, tables, to_dict
-from semrec.data.dataset import Dataset
+from semrec.data.dataset import Dataset, Interactions
+from semrec.data.idmap import IdMap
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError, SemrecError
@@ -551,3 +560,94 @@ def grown_model(run: Run, split: Split, user_map: np.ndarray, new_texts: list[st
             target.copy_(value)
     model.load_state_dict(fresh)
     return model, text
+
+
+def grow_run(run: Run, events: Interactions, users: IdMap, items: IdMap,
+             new_texts: Sequence[str] = (), new_titles: Mapping[str, str] | None = None) -> Run:
+    """``run`` with new users, items and events, without training (what
+    :meth:`semrec.Recommender.partial_fit` does; the grown run saves and loads like any).
+
+    Args:
+        run: the run to grow (left unchanged).
+        events: the new interactions in the grown index space; they join the split's
+            ``support`` part: known (seen, excluded from recommendations, part of the
+            test history), never trained on, never a test target.
+        users / items: the grown id maps: the run's ids first, in their order, then the new.
+        new_texts: the texts of the new items (after the run's own), embedded by the
+            run's model (``semgraph``, ``semantic``).
+        new_titles: titles of new items, where they have one.
+
+    What each model does with it:
+
+    * ``semgraph`` (users encoded from their history): every touched user is encoded
+      again by the tower over the longer, time-ordered history; a new item gets the
+      vector (and layers) training gives an item without interactions, from its text.
+    * other embedding models (``mf``, ``lightgcn``, ``xsimgcl``): a trained user moves by
+      the change the new items make to their one-step fold-in, ``u' = u + f(N ∪ new) −
+      f(N)``; a new user is folded in from their events.
+    * fitted models (popularity, ItemKNN, graph filter, ``semantic``): the user's history
+      row grows, and their score is of the longer row; the model itself is fitted again
+      on the unchanged training part at the new sizes (the same statistics).
+    """
+    old_users, old_items = len(run.users), len(run.items)
+    split = run.split
+    support = events if split.support is None else Interactions.concat([split.support, events])
+    grown = dataclasses.replace(split, users=users, items=items, support=support)
+    touched = np.unique(events.users)
+    model, scorer = run.model, run.scorer
+    if len(users) != old_users or len(items) != old_items:
+        model, _ = grown_model(run, grown, np.arange(old_users), list(new_texts))
+    if isinstance(model, FittedModel):
+        if model is not run.model:
+            _fit_fitted(model, grown)
+        scorer = model
+    else:
+        scorer = _grown_scorer(run, model, grown, list(new_texts), touched)
+    titles = {**run.titles, **(new_titles or {})}
+    info = {**run.info, "n_users": len(users), "n_items": len(items)}
+    return run.fresh(split=grown, model=model, scorer=scorer, titles=titles, info=info)
+
+
+def _fit_fitted(model: FittedModel, split: Split) -> None:
+    """Fit a training-free model on ``split``'s training part (with times where it reads them)."""
+    train = split.matrix("train")
+    if isinstance(model, SemanticModel):
+        stamps = None if split.train.timestamps is None else split.matrix("train", "timestamps")
+        model.fit(train, timestamps=stamps)
+    else:
+        model.fit(train)
+
+
+def _grown_scorer(run: Run, model: TrainableModel, split: Split, new_texts: list[str],
+                  touched: np.ndarray) -> Scorer:
+    """The scorer of a grown trainable run: the run's tables with rows for the new users
+    (filled below) and the new items (from their text), and the touched users moved."""
+    from semrec.inference.similar import encode_texts, semgraph_text_vectors
+
+    old = run.scorer
+    n_new_users = split.n_users - old.user_emb.shape[0]
+    user_emb = torch.cat([old.user_emb.float().cpu(), old.user_emb.new_zeros(n_new_users, old.user_emb.shape[1])])
+    item_emb, layers = old.item_emb.float().cpu(), getattr(old, "item_layers", None)
+    if new_texts:
+        vectors, new_layers = semgraph_text_vectors(run, encode_texts(run, new_texts), return_layers=True)
+        item_emb = torch.cat([item_emb, vectors])
+        if layers is not None:
+            layers = torch.cat([layers.float().cpu(), new_layers], dim=1)
+    scorer = scorer_from_tables(model, split, user_emb, item_emb, layers)
+    if not len(touched):
+        return scorer
+    if isinstance(scorer, HistoryScorer):  # the tower over each touched user's longer history
+        scorer.user_emb[torch.as_tensor(touched)] = scorer.user_vectors(
+            touched, split.matrix("train+valid+test+support", "timestamps")[touched]).to(scorer.user_emb.dtype)
+        return scorer
+    trained = touched[touched < len(run.users)]
+    trained = trained[scorer.trained_users[torch.as_tensor(trained)].cpu().numpy()] if len(trained) else trained
+    if len(trained):  # u' = u + f(N ∪ new) − f(N), N the training items and earlier added ones
+        before = run.split.matrix("train+support")[trained]
+        after = split.matrix("train+support")[trained]
+        before.resize((len(trained), split.n_items))
+        delta = scorer.fold_in(after) - scorer.fold_in(before)
+        scorer.user_emb[torch.as_tensor(trained)] += delta.to(scorer.user_emb.dtype)
+        # fold-in is calibrated on the trained users' vectors, as a load of this run calibrates it
+        scorer.calibrate_fold_in(split.matrix("train"))
+    return scorer

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semrec.config import dump_toml, to_dict
+from semrec.config import dump_toml, set_pair, to_dict
 from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
@@ -90,14 +90,6 @@ def _suggest(trial, key: str, p: Param) -> Any:
     if isinstance(p, Choice):
         return trial.suggest_categorical(key, list(p.values))
     raise TypeError(f"unknown search parameter {p!r}")
-
-
-def _as_set(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return f"{key}={'true' if value else 'false'}"
-    if value is None:
-        return f"{key}=none"
-    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
 
 
 class _EpochReporter:
@@ -223,7 +215,7 @@ def tune(
 
     def objective(trial) -> float:
         params = {k: _suggest(trial, k, p) for k, p in space.items()}
-        config = build_config(model, config_file, [*sets, *(_as_set(k, v) for k, v in params.items())], split)
+        config = build_config(model, config_file, [*sets, *(set_pair(k, v) for k, v in params.items())], split)
         configs[trial.number] = config
         t0 = time.perf_counter()
         try:
