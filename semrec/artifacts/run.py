@@ -45,7 +45,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from semrec import __version__
 from semrec.config import DataConfig, TextConfig, dump_toml, from_dict, read_toml, to_dict
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
@@ -56,6 +55,7 @@ from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
 from semrec.models.base import EmbeddingScorer, FittedModel, HistoryScorer, Scorer
 from semrec.train.loop import TrainConfig
+from semrec.version import __version__
 
 try:  # advisory folder locks (POSIX); elsewhere a served folder is not detected
     import fcntl

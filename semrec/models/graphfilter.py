@@ -34,7 +34,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import normalize_bipartite, to_torch_csr
 from semrec.models.base import FittedModel
 from semrec.models.mf import check_non_negative, check_positive
-from semrec.tune.space import Float, Int, Param
+from semrec.models.space import Float, Int, Param
 
 #: Matrices with at most this many entries (``n_rows · n_cols``; 64 MB as float64)
 #: get an exact dense SVD; larger ones the randomized one.
@@ -68,9 +68,9 @@ class GraphFilterConfig:
         check_non_negative("model.svd_oversample", self.svd_oversample, error=ConfigError)
 
 
-
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {"model.alpha": Float(0.0, 1.0), "model.k": Int(32, 512, log=True)}
+
 
 def _orthonormalize(x: torch.Tensor, rounds: int = 2) -> torch.Tensor:
     """Orthonormal basis of the columns of ``x`` ``(n, q)`` by Cholesky QR.

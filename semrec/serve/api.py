@@ -61,12 +61,12 @@ from pydantic import (
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from semrec import __version__
 from semrec.errors import SemrecError
 from semrec.evaluate.ranking import HEAD_SHARE
 from semrec.models.rerank import MAX_NOVELTY, Rerank
 from semrec.serve.live import Conflict, LiveState, NotFound, Service
 from semrec.serve.store import MAX_ID, Event, StoreError
+from semrec.version import __version__
 
 MAX_K = 1000
 MAX_EVENTS = 10_000  # per POST /events
