@@ -157,6 +157,7 @@ class Recommender:
         from semrec.inference.known import recommend_users
 
         run = self._fitted()
+        _check_k(k)
         ids = [users] if isinstance(users, (str, int, np.integer)) else list(users)
         candidates = None if items is None else [str(i) for i in items]
         lists = recommend_users(run, [str(u) for u in ids], k, exclude_seen=exclude_seen, candidates=candidates)
@@ -175,6 +176,7 @@ class Recommender:
         from semrec.inference.coldstart import recommend_anonymous
 
         run = self._fitted()
+        _check_k(k)
         if isinstance(items, str):
             raise ConfigError("items: expected a list of item ids (a sentence goes in text=...)")
         if not len(items) and text is None:
@@ -190,6 +192,7 @@ class Recommender:
         from semrec.inference.similar import similar_items, similar_to_text
 
         run = self._fitted()
+        _check_k(k)
         if (item is None) == (text is None):
             raise ConfigError("give exactly one of item=ID or text=\"...\"")
         rows = similar_items(run, str(item), k) if item is not None else similar_to_text(run, text, k)
@@ -217,7 +220,7 @@ class Recommender:
         ``overwrite``. Returns the path."""
         run = self._fitted()
         path = Path(path)
-        with staging(path, overwrite=overwrite) as folder:
+        with staging(path, overwrite=overwrite, flags=("", "overwrite=True")) as folder:
             write_run(folder, run)
         self.run = dataclasses.replace(run, path=path)
         return path
@@ -315,14 +318,18 @@ class Recommender:
     def _new_events(run: Run, events: pd.DataFrame, users: IdMap, items: IdMap) -> Interactions:
         """``events`` checked as an interaction table, in the grown index space (``users``
         grows by the new users)."""
-        df = events.copy() if isinstance(events, pd.DataFrame) else events
-        if isinstance(df, pd.DataFrame):
-            df.index = pd.RangeIndex(1, len(df) + 1)
+        if not isinstance(events, pd.DataFrame):
+            raise DataError(f"expected a pandas DataFrame, got {type(events).__name__}", file="events")
+        df = events.copy()
+        df.index = pd.RangeIndex(1, len(df) + 1)  # the row numbers errors name
         table, _ = validate_interactions(df, "events")
         unknown = sorted({i for i in table["item_id"] if i not in items})
         if unknown:
-            raise DataError(f"unknown item id(s) {', '.join(unknown[:5])}; add new items with their text "
-                            "(partial_fit(items=...)) before their events", file="events", column="item_id")
+            # the first row that names one (the checked table no longer holds row numbers)
+            row = next((r for r, v in df["item_id"].items() if str(v).strip() in set(unknown)), None)
+            raise DataError(f"unknown item id(s) {', '.join(repr(u) for u in unknown[:5])}; add new items with "
+                            "their text (partial_fit(items=...)) before their events",
+                            file="events", row=row, column="item_id")
         u = users.add(table["user_id"])
         i = items.indices(list(table["item_id"]))
         split = run.split
@@ -339,6 +346,11 @@ class Recommender:
             ratings = (table["rating"].to_numpy(np.float32) if "rating" in table.columns
                        else np.full(len(table), mean, np.float32))
         return Interactions(u.astype(np.int64), i.astype(np.int64), ratings, times)
+
+
+def _check_k(k: Any) -> None:
+    if isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 1:
+        raise ConfigError(f"k: expected a whole number of items, at least 1, got {k!r}")
 
 
 def _pairs(settings: Mapping[str, Any] | Sequence[str]) -> list[str]:

@@ -118,33 +118,37 @@ def _lock_exclusive(folder: Path) -> int | None:
     return fd
 
 
-def check_out(out: str | Path, overwrite: bool = False) -> None:
+def check_out(out: str | Path, overwrite: bool = False, *, flags: tuple[str, str] = ("--out ", "--overwrite")
+              ) -> None:
     """Refuse ``out`` as a place for a new run unless it is new, empty, or a run folder
     that may be replaced (``overwrite``, not being served). Cheap: call it before
-    training so that a long run does not end in this error."""
+    training so that a long run does not end in this error. ``flags``: how the messages
+    name the folder and the permission to replace it (the CLI's options by default; the
+    Python API passes ``("", "overwrite=True")``)."""
     out = Path(out)
+    where, allow = flags
     if not out.exists():
         return
     if not out.is_dir():
-        raise RunError(f"--out {out} is a file; give a folder for the run")
+        raise RunError(f"{where}{out} is a file; give a folder for the run")
     if not any(out.iterdir()):
         return
     store = _has_store(out)
     if not (out / "run.json").is_file() and not store:
-        raise RunError(f"--out {out} is a folder that is not a semrec run; give a new or empty folder "
+        raise RunError(f"{where}{out} is a folder that is not a semrec run; give a new or empty folder "
                        "(only run folders are ever replaced)")
     if not overwrite:
         if store:
-            raise RunError(f"--out {out} already holds a run with an event store; pass --overwrite to replace "
+            raise RunError(f"{where}{out} already holds a run with an event store; pass {allow} to replace "
                            f"the run (it moves, store included, to {out.name}.replaced-TIME: nothing is "
                            "deleted), or choose another folder")
-        raise RunError(f"--out {out} already holds a run; pass --overwrite to replace it, or choose another folder")
+        raise RunError(f"{where}{out} already holds a run; pass {allow} to replace it, or choose another folder")
     release_folder(_lock_exclusive(out))
 
 
 @contextmanager
-def staging(out: Path, *, overwrite: bool = False,
-            on_note: Callable[[str], None] | None = None) -> Iterator[Path]:
+def staging(out: Path, *, overwrite: bool = False, on_note: Callable[[str], None] | None = None,
+            flags: tuple[str, str] = ("--out ", "--overwrite")) -> Iterator[Path]:
     """A fresh folder to write a run into; moved to ``out`` when the block succeeds.
 
     An existing run at ``out`` is refused unless ``overwrite`` (see :func:`check_out`),
@@ -154,7 +158,7 @@ def staging(out: Path, *, overwrite: bool = False,
     is then kept at ``OUT.new-TIME`` and :class:`RunError` says so.
     """
     out = Path(out)
-    check_out(out, overwrite)
+    check_out(out, overwrite, flags=flags)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -164,7 +168,7 @@ def staging(out: Path, *, overwrite: bool = False,
         raise
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
-        check_out(out, overwrite)  # again: the folder may have appeared, or be served, by now
+        check_out(out, overwrite, flags=flags)  # again: the folder may have appeared, or be served, by now
         fd = _lock_exclusive(out) if out.exists() else None
     except RunError as e:
         kept = out.parent / f"{out.name}.new-{stamp}-{os.getpid()}"
@@ -331,6 +335,11 @@ class Run:
     _knn: Any = field(default=None, repr=False)
 
     @property
+    def label(self) -> str:
+        """How messages name the run: ``run PATH``, or ``this run (in memory)``."""
+        return f"run {self.path}" if self.path is not None else "this run (in memory)"
+
+    @property
     def text_encoder(self) -> dict[str, Any] | None:
         """Name, fingerprint and settings of the encoder the run's text came from."""
         return self.info.get("text_encoder")
@@ -413,9 +422,14 @@ def _read_json(path: Path, name: str, kind: type, required: bool = True) -> Any:
 def _read_tensors(path: Path, name: str) -> dict[str, torch.Tensor]:
     p = _require(path, name)
     try:
-        return load_file(str(p))
+        tensors = load_file(str(p))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise RunError(f"{p}: not a readable safetensors file ({e}); the run folder is damaged") from None
+    # fresh allocations: safetensors hands out tensors at any byte offset, and a matrix
+    # product over a misaligned table rounds differently (last bits) from the same
+    # product over the aligned table the run had in memory; a loaded run must score
+    # exactly as the saved one did
+    return {key: t.clone() for key, t in tensors.items()}
 
 
 def _ids(path: Path, ids: dict[str, Any], key: str) -> IdMap:

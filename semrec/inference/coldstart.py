@@ -86,7 +86,7 @@ def render_profile(run: Run, fields: Mapping[str, str]) -> str:
     """Profile fields rendered with the dataset's user template (stored in the run)."""
     template = (run.info.get("dataset") or {}).get("user_template")
     if not template:
-        raise SemrecError(f"run {run.path} has no user text: its dataset has no user table to "
+        raise SemrecError(f"{run.label} has no user text: its dataset has no user table to "
                           "describe a profile with; give items or a sentence instead")
     known = template_fields(template)
     unknown = sorted(set(fields) - set(known))
@@ -104,7 +104,7 @@ def _profile_text(run: Run, fields: Mapping[str, str]) -> torch.Tensor:
     """The profile fields' text vector ``(1, t)`` (semgraph with user text)."""
     model = run.model
     if not isinstance(model, SemGraph) or model.user_text is None:
-        raise SemrecError(f"model '{run.model_name}' of run {run.path} has no user text adapter; "
+        raise SemrecError(f"model '{run.model_name}' of {run.label} has no user text adapter; "
                           "profiles need semgraph trained on a dataset with user text")
     return encode_query(run, render_profile(run, fields))
 

@@ -70,12 +70,12 @@ def encode_texts(run: Run, texts: list[str]) -> torch.Tensor:
 
     info = run.text_encoder
     if info is None:
-        raise SemrecError(f"run {run.path} was trained without text ({run.model_name}); "
+        raise SemrecError(f"{run.label} was trained without text ({run.model_name}); "
                           "free-text queries need a text model: semantic or semgraph")
     encoder = load_encoder(run.text_config, progress=False)
     if encoder.fingerprint != info["fingerprint"]:
         raise SemrecError(
-            f"the text encoder at hand ({encoder.name}) is not the one run {run.path} was trained "
+            f"the text encoder at hand ({encoder.name}) is not the one {run.label} was trained "
             f"with ({info['name']}, fingerprint {info['fingerprint'][:12]}); set [text] encoder to it"
         )
     return torch.as_tensor(encoder.encode(list(texts)), dtype=torch.float32)  # (m, t)

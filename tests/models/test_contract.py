@@ -58,6 +58,11 @@ def fitted(request, tmp_path_factory):
     return name, rec, path, withheld
 
 
+def assert_identical(got: pd.DataFrame, expected: pd.DataFrame) -> None:
+    """The same rows, ids, ranks and scores to the last bit."""
+    pd.testing.assert_frame_equal(got, expected, check_exact=True)
+
+
 def history(rec: Recommender, user: str) -> set[str]:
     return set(rec.history(user))
 
@@ -103,19 +108,19 @@ def test_save_and_load_give_identical_scores(fitted, tmp_path):
     name, rec, path, _ = fitted
     loaded = Recommender.load(path)
     users = READERS + COOKS
-    pd.testing.assert_frame_equal(loaded.recommend(users, k=N_ITEMS, exclude_seen=False),
+    assert_identical(loaded.recommend(users, k=N_ITEMS, exclude_seen=False),
                                   rec.recommend(users, k=N_ITEMS, exclude_seen=False))
     # users known only by items: folded in, or encoded by the tower
-    pd.testing.assert_frame_equal(loaded.recommend_for_history(["s3", "s1", "c0"], k=N_ITEMS),
+    assert_identical(loaded.recommend_for_history(["s3", "s1", "c0"], k=N_ITEMS),
                                   rec.recommend_for_history(["s3", "s1", "c0"], k=N_ITEMS))
     if MODELS[name].text:
         query = "robots and starships in deep space"
-        pd.testing.assert_frame_equal(loaded.recommend_for_history(text=query), rec.recommend_for_history(text=query))
-        pd.testing.assert_frame_equal(loaded.similar_items(text=query), rec.similar_items(text=query))
+        assert_identical(loaded.recommend_for_history(text=query), rec.recommend_for_history(text=query))
+        assert_identical(loaded.similar_items(text=query), rec.similar_items(text=query))
     # and after new events, of a known and of a new user: the grown run saves and loads too
     loaded.partial_fit(pd.DataFrame({"user_id": ["u0", "newcomer", "newcomer"], "item_id": ["c1", "s2", "s5"]}))
     again = Recommender.load(loaded.save(tmp_path / "grown"))
-    pd.testing.assert_frame_equal(again.recommend(["u0", "newcomer"], k=N_ITEMS, exclude_seen=False),
+    assert_identical(again.recommend(["u0", "newcomer"], k=N_ITEMS, exclude_seen=False),
                                   loaded.recommend(["u0", "newcomer"], k=N_ITEMS, exclude_seen=False))
 
 
