@@ -85,5 +85,5 @@ def test_the_checker_sees_lazy_and_from_package_imports(tmp_path):
     # an upward import hidden in a function, and `from semrec import x`, are both found
     source = tmp_path / "probe.py"
     source.write_text("from semrec import api\nfrom semrec import __version__\n"
-                      "def f():\n    from semrec.serve.live import LiveState\n")
+                      "def f():\n    from semrec.serve.state import LiveState\n")
     assert imported_units(source) == [(1, "api"), (2, "__init__"), (4, "serve")]

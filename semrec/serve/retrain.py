@@ -44,8 +44,8 @@ from semrec.data.split import Split
 from semrec.errors import SemrecError
 from semrec.evaluate.ranking import evaluate_ranking
 from semrec.pipeline import DEFAULT_KS, RunConfig, fit_model, grown_model
-from semrec.serve.live import Watermark
 from semrec.serve.store import EventStore, StoredEvent, default_url
+from semrec.serve.tail import Watermark
 from semrec.train.loop import TrainConfig, seed_everything
 
 
