@@ -34,7 +34,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from serve_load import synthetic_run  # noqa: E402
 
 from semrec.models.rerank import ItemSpace, Rerank, rerank  # noqa: E402
-from semrec.serve.live import Service  # noqa: E402
+from semrec.serve.service import Service  # noqa: E402
 
 
 def main() -> None:

@@ -381,7 +381,7 @@ def precision(args: argparse.Namespace) -> None:
                                                    "test", ks=(20,), users=test_users)
                             row["recall@20_fp32"] = round(r32["recall@20"], 4)
                             row["ndcg@20_fp32"] = round(r32["ndcg@20"], 4)
-                        # scores upcast after the product, as semrec.serve.recommend does: the
+                        # scores upcast after the product, as semrec.inference.known does: the
                         # evaluator cannot take bfloat16 scores (numpy has no bfloat16)
                         r = evaluate_ranking(_Float32Scores(EmbeddingScorer(ue, ie)), split, "test", ks=(20,),
                                              users=test_users)

@@ -60,7 +60,7 @@ def main() -> None:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from semrec.artifacts.run import load_run
     from semrec.data.load import load_dataset
-    from semrec.serve.coldstart import recommend_anonymous
+    from semrec.inference.coldstart import recommend_anonymous
 
     ds = load_dataset(args.data)
     if args.data == "amazon-office":

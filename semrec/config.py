@@ -228,6 +228,16 @@ def apply_sets(
         values[name] = parse_value(cls, name, text, where=f"--set {owners[0]}.")
 
 
+def set_pair(key: str, value: Any) -> str:
+    """``value`` as the ``key=value`` text :func:`apply_sets` reads back to it
+    (``true``/``false``, ``none``, a float's exact ``repr``)."""
+    if isinstance(value, bool):
+        return f"{key}={'true' if value else 'false'}"
+    if value is None:
+        return f"{key}=none"
+    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
+
+
 def _field_names(cls: type) -> set[str]:
     return {f.name for f in fields(cls)}
 

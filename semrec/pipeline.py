@@ -3,29 +3,40 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
-from semrec.artifacts.run import Run, check_out, dataset_fingerprint, save_run, staging
+from semrec.artifacts.run import (
+    Run,
+    check_out,
+    dataset_fingerprint,
+    make_run,
+    save_run,
+    scorer_from_tables,
+    staging,
+)
 from semrec.config import DataConfig, TextConfig, apply_sets, from_dict, read_toml, tables, to_dict
-from semrec.data.dataset import Dataset
+from semrec.data.dataset import Dataset, Interactions
+from semrec.data.idmap import IdMap
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
-from semrec.errors import ConfigError
+from semrec.errors import ConfigError, SemrecError
 from semrec.evaluate.cold import cold_sections
 from semrec.evaluate.plots import metric_at_k_curve
 from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 from semrec.graph.interaction import InteractionGraph
+from semrec.graph.semantic import semantic_knn
 from semrec.models import catalog
-from semrec.models.base import FittedModel, HistoryScorer, Scorer
-from semrec.models.rerank import item_space
+from semrec.models.base import FittedModel, HistoryScorer, Scorer, TrainableModel
+from semrec.models.rerank import Rerank, item_space
 from semrec.models.semantic import SemanticModel
 from semrec.text.build import effective_template
-from semrec.text.features import TextFeatures, text_features
+from semrec.text.features import TextFeatures, load_encoder, text_features
 from semrec.train import distributed
 from semrec.train.loop import TrainConfig, TrainResult, fit, resolve_device, seed_everything, training_graph
 from semrec.train.plots import learning_curve
@@ -180,6 +191,83 @@ class TrainedRun:
     result: TrainResult | None
 
 
+@dataclass
+class Prepared:
+    """What a model is fitted from: the dataset, its split, the config resolved for the
+    split, the text features (text models) and the freshly initialised model."""
+
+    dataset: Dataset
+    split: Split
+    config: RunConfig
+    features: TextFeatures | None
+    model: FittedModel | TrainableModel
+
+
+def prepare(dataset: Dataset, config: RunConfig, on_note: Callable[[str], None] = lambda s: None) -> Prepared:
+    """Split ``dataset`` as ``config.data`` says, encode its text (text models) and build
+    the model, seeded: the start of every fit (:func:`train_and_save`, :func:`fit_run`)."""
+    for note in dataset.notes:
+        on_note(note)
+    split = make_split(dataset, config.data.split, seed=config.data.split_seed)
+    for note in split.notes:
+        on_note(note)
+    config = resolve_for_split(config, split)
+    features = None
+    if catalog.spec(config.model).text:
+        features = text_features(dataset, split.items, split.users, config.text, progress=config.train.progress)
+        r = features.report
+        on_note(f"text: {r['encoded']} texts encoded, {r['cached']} from cache ({features.encoder['name']})")
+    return Prepared(dataset, split, config, features, build_model(config, split, features))
+
+
+def build_model(config: RunConfig, split: Split, features: TextFeatures | None) -> FittedModel | TrainableModel:
+    """A fresh model of ``config.model`` for ``split``'s sizes, seeded with ``config.train.seed``
+    (initialisation is part of the seeded run)."""
+    seed_everything(config.train.seed)
+    return catalog.build(config.model, split.n_users, split.n_items, config.model_params,
+                         model_inputs(split, features))
+
+
+def test_metrics(model, scorer: Scorer, split: Split, graph: InteractionGraph | None, config: RunConfig,
+                 ks: tuple[int, ...] = DEFAULT_KS) -> dict[str, Any]:
+    """``{"test", cold sections, "beyond", "n_test_users"}``: the test part ranked in full
+    (and rated, for a rating run), the cold sections, and what accuracy does not see
+    (diversity, novelty, popularity, groups) in the model's own item space."""
+    space = item_space(model, scorer, split.matrix("train"))
+    test = evaluate_ranking(scorer, split, part="test", ks=ks, beyond=True, space=space)
+    beyond = test.pop("beyond")
+    if config.train.task == "rating" and hasattr(model, "predict_ratings"):
+        test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "test"))
+    cold = cold_sections(scorer, split, ks=ks)
+    n_test_users = int(test.pop("n_users", 0))
+    return {"test": test, **cold, "beyond": beyond, "n_test_users": n_test_users}
+
+
+def fit_run(dataset: Dataset, config: RunConfig, *, on_note: Callable[[str], None] = lambda s: None) -> Run:
+    """Fit ``config.model`` on ``dataset`` in memory: the :class:`Run` that
+    :func:`train_and_save` would write, before evaluation (``metrics`` empty, no epoch
+    log); :func:`~semrec.artifacts.run.write_run` writes it as a run folder."""
+    prep = prepare(dataset, config, on_note)
+    config = prep.config
+    t0 = time.perf_counter()
+    scorer, result, _, split = fit_model(prep.model, prep.split, config, prep.features, None, None)
+    return make_run(model_name=config.model, model=prep.model, model_config=config.model_params,
+                    data_config=config.data, train_config=config.train, split=split, scorer=scorer,
+                    dataset=describe_dataset(dataset), titles=dataset.item_titles(),
+                    metrics=_fit_record(result, time.perf_counter() - t0), text=prep.features,
+                    text_config=config.text if prep.features is not None else None)
+
+
+def _fit_record(result: TrainResult | None, fit_s: float) -> dict[str, Any]:
+    return {
+        "fit_s": fit_s,
+        "best_epoch": None if result is None else result.best_epoch,
+        "best_valid": None if result is None else result.best_value,
+        "epochs_run": None if result is None else result.epochs_run,
+        "stopped_early": None if result is None else result.stopped_early,
+    }
+
+
 def train_and_save(
     data: str | Path,
     config: RunConfig,
@@ -197,22 +285,8 @@ def train_and_save(
     """
     check_out(out, overwrite)  # before any work: a refusal should not cost a training run
     dataset = dataset or load_dataset(data)
-    for note in dataset.notes:
-        on_note(note)
-    split = make_split(dataset, config.data.split, seed=config.data.split_seed)
-    for note in split.notes:
-        on_note(note)
-    config = resolve_for_split(config, split)
-    spec = catalog.spec(config.model)
-    features = None
-    if spec.text:
-        features = text_features(dataset, split.items, split.users, config.text,
-                                 progress=config.train.progress)
-        r = features.report
-        on_note(f"text: {r['encoded']} texts encoded, {r['cached']} from cache ({features.encoder['name']})")
-    seed_everything(config.train.seed)  # initialisation is part of the seeded run
-    model = catalog.build(config.model, split.n_users, split.n_items, config.model_params,
-                          model_inputs(split, features))
+    prep = prepare(dataset, config, on_note)
+    config, split, features, model = prep.config, prep.split, prep.features, prep.model
     out = Path(out)
     ctx = distributed.context()
     if not ctx.is_main:
@@ -227,28 +301,12 @@ def train_and_save(
         scorer, result, graph, split = fit_model(model, split, config, features, folder, tracker.log_epoch)
         fit_s = time.perf_counter() - t0
         t1 = time.perf_counter()
-        # what accuracy does not see too (diversity, novelty, popularity, groups), in the
-        # model's own item space (text, else learned vectors, else co-occurrence)
-        space = item_space(model, scorer, split.matrix("train"))
-        test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS, beyond=True, space=space)
-        beyond = test.pop("beyond")
-        if config.train.task == "rating" and hasattr(model, "predict_ratings"):
-            test.update(evaluate_rating(lambda u, i: model.predict_ratings(u, i, graph), split, "test"))
-        cold = cold_sections(scorer, split, ks=DEFAULT_KS)
+        tested = test_metrics(model, scorer, split, graph, config)
         eval_s = time.perf_counter() - t1
-        n_test_users = int(test.pop("n_users", 0))
-        metrics = {
-            "test": test,
-            **cold,
-            "beyond": beyond,
-            "n_test_users": n_test_users,
-            "fit_s": fit_s,
-            "eval_s": eval_s,
-            "best_epoch": None if result is None else result.best_epoch,
-            "best_valid": None if result is None else result.best_value,
-            "epochs_run": None if result is None else result.epochs_run,
-            "stopped_early": None if result is None else result.stopped_early,
-        }
+        test, cold = tested["test"], {k: v for k, v in tested.items() if k in COLD_KEYS}
+        record = _fit_record(result, fit_s)
+        metrics = {**tested, "fit_s": fit_s, "eval_s": eval_s,
+                   **{k: v for k, v in record.items() if k != "fit_s"}}
         if config.train.refit and result is not None:
             metrics["refit_epochs"] = result.best_epoch
         tracker.log_hparams({"model": {"name": config.model, **to_dict(config.model_params)},
@@ -273,6 +331,42 @@ def train_and_save(
         )
     distributed.finish(ctx)
     return TrainedRun(out, config, split, metrics, result)
+
+
+#: Sections an evaluation gains where a split has cold entities (see :mod:`semrec.evaluate.cold`).
+COLD_KEYS = ("cold", "sparse_users")
+
+
+def evaluate_run(run: Run, ks: tuple[int, ...] = DEFAULT_KS, rerank: Rerank | None = None) -> dict[str, Any]:
+    """``semrec evaluate --json`` of ``run``: full-ranking metrics of its test part under
+    ``metrics`` (RMSE/MAE beside them for a rating run), ``n_test_users``, the cold
+    sections where the split has cold entities, ``beyond`` (what the diversity space and
+    groups were), and ``rerank`` when the lists were re-ranked (``rerank`` active)."""
+    rerank = rerank if rerank is not None and rerank.active else None
+    space = item_space(run.model, run.scorer, run.train_matrix())
+    metrics = evaluate_ranking(run.scorer, run.split, part="test", ks=ks, beyond=True, space=space,
+                               rerank=rerank)
+    n_users = int(metrics.pop("n_users", 0))
+    beyond = metrics.pop("beyond")
+    if run.train_config.task == "rating" and hasattr(run.model, "predict_ratings"):
+        graph = run.graph()
+        run.model.eval()
+        with torch.no_grad():  # as training evaluated it (test_metrics)
+            metrics.update(evaluate_rating(lambda u, i: run.model.predict_ratings(u, i, graph), run.split, "test"))
+    result = {
+        "dataset": run.info["dataset"]["name"],
+        "model": run.model_name,
+        "split": run.info["split"],
+        **({"transferred_from": run.info["transferred_from"]} if "transferred_from" in run.info else {}),
+        "n_test_users": n_users,
+        "metrics": metrics,
+        **cold_sections(run.scorer, run.split, ks=ks, rerank=rerank, space=space),
+        "beyond": beyond,
+    }
+    if rerank is not None:
+        result["rerank"] = {"diversity": rerank.diversity, "novelty": rerank.novelty,
+                            "pool": rerank.pool_size(max(ks))}
+    return result
 
 
 def describe_dataset(dataset: Dataset) -> dict[str, Any]:
@@ -412,3 +506,148 @@ def _transfer(run: Run, data: str | Path, split_spec: str | None, dataset: Datas
     moved = dataclasses.replace(run, info=info, model_config=cfg, split=split, titles=dataset.item_titles(),
                                 metrics={}, model=model, scorer=scorer, _seen=None, _train=None, _seen_times=None)
     return moved, features, dataset
+
+
+def grown_model(run: Run, split: Split, user_map: np.ndarray, new_texts: list[str]
+                ) -> tuple[FittedModel | TrainableModel, TextFeatures | None]:
+    """``run``'s model at ``split``'s sizes, and its text features (text models).
+
+    Users are mapped by ``user_map`` (old index -> new, ``-1``: dropped); the run's items
+    keep their indices and ``new_texts`` are the texts of the items after them, encoded
+    by the run's own encoder. Every per-user and per-item row of a kept id is copied
+    (embeddings, biases, text buffers); new ids get fresh rows and other weights are
+    copied whole. A fitted model comes back unfitted (fit it on the split's training
+    part). Used by ``semrec retrain`` (then trained) and
+    :meth:`semrec.Recommender.partial_fit` (not trained)."""
+    state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
+    old_users, old_items = len(run.users), len(run.items)
+    n_users, n_items = split.n_users, split.n_items
+    kept = torch.as_tensor(np.flatnonzero(user_map >= 0))
+    text = None
+    inputs: dict[str, Any] = {}
+    spec = catalog.spec(run.model_name)
+    if spec.text:
+        key = "item_text" if "item_text" in state else "item_emb"
+        vectors = state[key].float().numpy()
+        if new_texts:
+            encoder = load_encoder(run.text_config, progress=False)
+            if run.text_encoder and encoder.fingerprint != run.text_encoder.get("fingerprint"):
+                raise SemrecError(f"the text encoder at hand ({encoder.name}) is not the one run {run.path} "
+                                  "was trained with; set [text] encoder to it")
+            vectors = np.vstack([vectors, encoder.encode(new_texts).astype(np.float32)])
+        inputs["item_text"] = inputs["item_emb"] = torch.from_numpy(vectors)
+        if state.get("user_text") is not None and "user_text" in state:
+            grown = torch.zeros(n_users, state["user_text"].shape[1])
+            grown[: len(kept)] = state["user_text"][kept]
+            inputs["user_text"] = grown
+        knn = semantic_knn(vectors, run.text_config.knn) if run.text_config.knn > 0 and n_items > 1 else None
+        text = TextFeatures(vectors, None, run.text_encoder or {}, {}, knn)
+    if "rating_mean" in state:
+        inputs["rating_mean"] = float(state["rating_mean"])
+    model = catalog.build(run.model_name, n_users, n_items, run.model_config, inputs)
+    if isinstance(model, FittedModel):
+        return model, text  # refitted from the grown training part
+    fresh = model.state_dict()
+    for name, value in state.items():
+        if name not in fresh:
+            continue
+        target = fresh[name]
+        if name.startswith("user") and value.shape[:1] == (old_users,) and target.shape[:1] == (n_users,):
+            target[: len(kept)] = value[kept]
+        elif name.startswith("item") and value.shape[:1] == (old_items,) and target.shape[:1] == (n_items,):
+            target[:old_items] = value
+        elif value.shape == target.shape:
+            target.copy_(value)
+    model.load_state_dict(fresh)
+    return model, text
+
+
+def grow_run(run: Run, events: Interactions, users: IdMap, items: IdMap,
+             new_texts: Sequence[str] = (), new_titles: Mapping[str, str] | None = None) -> Run:
+    """``run`` with new users, items and events, without training (what
+    :meth:`semrec.Recommender.partial_fit` does; the grown run saves and loads like any).
+
+    Args:
+        run: the run to grow (left unchanged).
+        events: the new interactions in the grown index space; they join the split's
+            ``support`` part: known (seen, excluded from recommendations, part of the
+            test history), never trained on, never a test target.
+        users / items: the grown id maps: the run's ids first, in their order, then the new.
+        new_texts: the texts of the new items (after the run's own), embedded by the
+            run's model (``semgraph``, ``semantic``).
+        new_titles: titles of new items, where they have one.
+
+    What each model does with it:
+
+    * ``semgraph`` (users encoded from their history): every touched user is encoded
+      again by the tower over the longer, time-ordered history; a new item gets the
+      vector (and layers) training gives an item without interactions, from its text.
+    * other embedding models (``mf``, ``lightgcn``, ``xsimgcl``): a trained user moves by
+      the change the new items make to their one-step fold-in, ``u' = u + f(N ∪ new) −
+      f(N)``; a new user is folded in from their events.
+    * fitted models (popularity, ItemKNN, graph filter, ``semantic``): the user's history
+      row grows, and their score is of the longer row; the model itself is fitted again
+      on the unchanged training part at the new sizes (the same statistics).
+    """
+    old_users, old_items = len(run.users), len(run.items)
+    split = run.split
+    support = events if split.support is None else Interactions.concat([split.support, events])
+    grown = dataclasses.replace(split, users=users, items=items, support=support)
+    touched = np.unique(events.users)
+    model, scorer = run.model, run.scorer
+    if len(users) != old_users or len(items) != old_items:
+        model, _ = grown_model(run, grown, np.arange(old_users), list(new_texts))
+    if isinstance(model, FittedModel):
+        if model is not run.model:
+            _fit_fitted(model, grown)
+        scorer = model
+    else:
+        scorer = _grown_scorer(run, model, grown, list(new_texts), touched)
+    titles = {**run.titles, **(new_titles or {})}
+    info = {**run.info, "n_users": len(users), "n_items": len(items)}
+    return run.fresh(split=grown, model=model, scorer=scorer, titles=titles, info=info)
+
+
+def _fit_fitted(model: FittedModel, split: Split) -> None:
+    """Fit a training-free model on ``split``'s training part (with times where it reads them)."""
+    train = split.matrix("train")
+    if isinstance(model, SemanticModel):
+        stamps = None if split.train.timestamps is None else split.matrix("train", "timestamps")
+        model.fit(train, timestamps=stamps)
+    else:
+        model.fit(train)
+
+
+def _grown_scorer(run: Run, model: TrainableModel, split: Split, new_texts: list[str],
+                  touched: np.ndarray) -> Scorer:
+    """The scorer of a grown trainable run: the run's tables with rows for the new users
+    (filled below) and the new items (from their text), and the touched users moved."""
+    from semrec.inference.similar import encode_texts, semgraph_text_vectors
+
+    old = run.scorer
+    n_new_users = split.n_users - old.user_emb.shape[0]
+    user_emb = torch.cat([old.user_emb.float().cpu(), old.user_emb.new_zeros(n_new_users, old.user_emb.shape[1])])
+    item_emb, layers = old.item_emb.float().cpu(), getattr(old, "item_layers", None)
+    if new_texts:
+        vectors, new_layers = semgraph_text_vectors(run, encode_texts(run, new_texts), return_layers=True)
+        item_emb = torch.cat([item_emb, vectors])
+        if layers is not None:
+            layers = torch.cat([layers.float().cpu(), new_layers], dim=1)
+    scorer = scorer_from_tables(model, split, user_emb, item_emb, layers)
+    if not len(touched):
+        return scorer
+    if isinstance(scorer, HistoryScorer):  # the tower over each touched user's longer history
+        scorer.user_emb[torch.as_tensor(touched)] = scorer.user_vectors(
+            touched, split.matrix("train+valid+test+support", "timestamps")[touched]).to(scorer.user_emb.dtype)
+        return scorer
+    trained = touched[touched < len(run.users)]
+    trained = trained[scorer.trained_users[torch.as_tensor(trained)].cpu().numpy()] if len(trained) else trained
+    if len(trained):  # u' = u + f(N ∪ new) − f(N), N the training items and earlier added ones
+        before = run.split.matrix("train+support")[trained]
+        after = split.matrix("train+support")[trained]
+        before.resize((len(trained), split.n_items))
+        delta = scorer.fold_in(after) - scorer.fold_in(before)
+        scorer.user_emb[torch.as_tensor(trained)] += delta.to(scorer.user_emb.dtype)
+        # fold-in is calibrated on the trained users' vectors, as a load of this run calibrates it
+        scorer.calibrate_fold_in(split.matrix("train"))
+    return scorer

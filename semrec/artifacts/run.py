@@ -27,6 +27,7 @@ deleted: the old run moves aside whole, store included, to ``RUN_DIR.replaced-TI
 """
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -44,7 +45,6 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
-from semrec import __version__
 from semrec.config import DataConfig, TextConfig, dump_toml, from_dict, read_toml, to_dict
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
@@ -55,6 +55,7 @@ from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
 from semrec.models.base import EmbeddingScorer, FittedModel, HistoryScorer, Scorer
 from semrec.train.loop import TrainConfig
+from semrec.version import __version__
 
 try:  # advisory folder locks (POSIX); elsewhere a served folder is not detected
     import fcntl
@@ -117,33 +118,37 @@ def _lock_exclusive(folder: Path) -> int | None:
     return fd
 
 
-def check_out(out: str | Path, overwrite: bool = False) -> None:
+def check_out(out: str | Path, overwrite: bool = False, *, flags: tuple[str, str] = ("--out ", "--overwrite")
+              ) -> None:
     """Refuse ``out`` as a place for a new run unless it is new, empty, or a run folder
     that may be replaced (``overwrite``, not being served). Cheap: call it before
-    training so that a long run does not end in this error."""
+    training so that a long run does not end in this error. ``flags``: how the messages
+    name the folder and the permission to replace it (the CLI's options by default; the
+    Python API passes ``("", "overwrite=True")``)."""
     out = Path(out)
+    where, allow = flags
     if not out.exists():
         return
     if not out.is_dir():
-        raise RunError(f"--out {out} is a file; give a folder for the run")
+        raise RunError(f"{where}{out} is a file; give a folder for the run")
     if not any(out.iterdir()):
         return
     store = _has_store(out)
     if not (out / "run.json").is_file() and not store:
-        raise RunError(f"--out {out} is a folder that is not a semrec run; give a new or empty folder "
+        raise RunError(f"{where}{out} is a folder that is not a semrec run; give a new or empty folder "
                        "(only run folders are ever replaced)")
     if not overwrite:
         if store:
-            raise RunError(f"--out {out} already holds a run with an event store; pass --overwrite to replace "
+            raise RunError(f"{where}{out} already holds a run with an event store; pass {allow} to replace "
                            f"the run (it moves, store included, to {out.name}.replaced-TIME: nothing is "
                            "deleted), or choose another folder")
-        raise RunError(f"--out {out} already holds a run; pass --overwrite to replace it, or choose another folder")
+        raise RunError(f"{where}{out} already holds a run; pass {allow} to replace it, or choose another folder")
     release_folder(_lock_exclusive(out))
 
 
 @contextmanager
-def staging(out: Path, *, overwrite: bool = False,
-            on_note: Callable[[str], None] | None = None) -> Iterator[Path]:
+def staging(out: Path, *, overwrite: bool = False, on_note: Callable[[str], None] | None = None,
+            flags: tuple[str, str] = ("--out ", "--overwrite")) -> Iterator[Path]:
     """A fresh folder to write a run into; moved to ``out`` when the block succeeds.
 
     An existing run at ``out`` is refused unless ``overwrite`` (see :func:`check_out`),
@@ -153,7 +158,7 @@ def staging(out: Path, *, overwrite: bool = False,
     is then kept at ``OUT.new-TIME`` and :class:`RunError` says so.
     """
     out = Path(out)
-    check_out(out, overwrite)
+    check_out(out, overwrite, flags=flags)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.partial-", dir=out.parent))
     try:
@@ -163,7 +168,7 @@ def staging(out: Path, *, overwrite: bool = False,
         raise
     stamp = time.strftime("%Y%m%d-%H%M%S")
     try:
-        check_out(out, overwrite)  # again: the folder may have appeared, or be served, by now
+        check_out(out, overwrite, flags=flags)  # again: the folder may have appeared, or be served, by now
         fd = _lock_exclusive(out) if out.exists() else None
     except RunError as e:
         kept = out.parent / f"{out.name}.new-{stamp}-{os.getpid()}"
@@ -216,6 +221,25 @@ def _state_tensors(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().contiguous() for k, v in state.items()}
 
 
+def run_info(model_name: str, split: Split, task: str, dataset: dict[str, Any], text_encoder: Any,
+             notes: list[str] | None = None) -> dict[str, Any]:
+    """What ``run.json`` says of a run (format, model, dataset, split, sizes, encoder, notes)."""
+    return {
+        "format": RUN_FORMAT,
+        "semrec_version": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "model": model_name,
+        "kind": catalog.spec(model_name).kind,
+        "dataset": dataset,
+        "split": split.spec,
+        "task": task,
+        "n_users": split.n_users,
+        "n_items": split.n_items,
+        "text_encoder": text_encoder,
+        "notes": list(split.notes if notes is None else notes),
+    }
+
+
 def save_run(
     folder: Path,
     *,
@@ -234,52 +258,66 @@ def save_run(
     notes: list[str] | None = None,
 ) -> None:
     """Write every file of a run into ``folder`` (a staging folder from :func:`staging`).
-    ``notes``: what the split (or a retrain) changed or dropped, kept in ``run.json``."""
+    ``notes``: what the split (or a retrain) changed or dropped, kept in ``run.json``;
+    ``text``: the text features (their encoder and semantic neighbours) of a text model."""
+    write_run(folder, make_run(model_name=model_name, model=model, model_config=model_config,
+                               data_config=data_config, train_config=train_config, split=split, scorer=scorer,
+                               dataset=dataset, titles=titles, metrics=metrics, text=text,
+                               text_config=text_config, notes=notes))
+
+
+def make_run(*, model_name: str, model: Any, model_config: Any, data_config: DataConfig, train_config: TrainConfig,
+             split: Split, scorer: Scorer, dataset: dict[str, Any], titles: dict[str, str],
+             metrics: dict[str, Any], text: Any = None, text_config: TextConfig | None = None,
+             notes: list[str] | None = None, path: Path | None = None) -> Run:
+    """A :class:`Run` in memory (not yet written: ``path`` ``None``), as :func:`load_run`
+    would read it back from :func:`write_run`'s folder."""
+    info = run_info(model_name, split, train_config.task, dataset, None if text is None else text.encoder, notes)
+    return Run(path, info, model_name, data_config, train_config, model_config, text_config or TextConfig(),
+               split, dict(titles), dict(metrics), model, scorer,
+               _knn=None if text is None else text.knn)
+
+
+def write_run(folder: Path, run: Run) -> None:
+    """Write every file of ``run`` into ``folder`` (a staging folder from :func:`staging`):
+    the folder :func:`load_run` reads back into the same run."""
     folder = Path(folder)
-    spec = catalog.spec(model_name)
-    info = {
-        "format": RUN_FORMAT,
-        "semrec_version": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "model": model_name,
-        "kind": spec.kind,
-        "dataset": dataset,
-        "split": split.spec,
-        "task": train_config.task,
-        "n_users": split.n_users,
-        "n_items": split.n_items,
-        "text_encoder": None if text is None else text.encoder,
-        "notes": list(split.notes if notes is None else notes),
-    }
+    info = {**run.info, "format": RUN_FORMAT, "semrec_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "split": run.split.spec,
+            "n_users": run.split.n_users, "n_items": run.split.n_items}
     _write_json(folder / "run.json", info)
     sections = {
-        "data": to_dict(data_config),
-        "model": {"name": model_name, **to_dict(model_config)},
-        "train": to_dict(train_config),
+        "data": to_dict(run.data_config),
+        "model": {"name": run.model_name, **to_dict(run.model_config)},
+        "train": to_dict(run.train_config),
     }
-    if text_config is not None:
-        sections["text"] = to_dict(text_config)
+    if catalog.spec(run.model_name).text:
+        sections["text"] = to_dict(run.text_config)
     (folder / "config.toml").write_text(dump_toml(sections), encoding="utf-8")
+    split = run.split
     _write_json(folder / "ids.json", {"users": split.users.to_list(), "items": split.items.to_list()})
-    _write_json(folder / "titles.json", titles)
+    _write_json(folder / "titles.json", run.titles)
     save_file(_split_tensors(split), str(folder / "split.safetensors"))
-    save_file(_state_tensors(model.state_dict()), str(folder / "model.safetensors"))
+    save_file(_state_tensors(run.model.state_dict()), str(folder / "model.safetensors"))
+    scorer = run.scorer
     if isinstance(scorer, EmbeddingScorer):
         tables = {"user_emb": scorer.user_emb, "item_emb": scorer.item_emb}
         if isinstance(scorer, HistoryScorer) and scorer.item_layers is not None:
             tables["item_layers"] = scorer.item_layers  # (L + 1, n_items, d): new items propagate from them
         save_file({k: v.detach().cpu().contiguous() for k, v in tables.items()},
                   str(folder / "embeddings.safetensors"))
-    if text is not None and text.knn is not None:
-        save_knn(folder / "knn.safetensors", text.knn)
-    _write_json(folder / "metrics.json", metrics)
+    knn = run.knn()
+    if knn is not None:
+        save_knn(folder / "knn.safetensors", knn)
+    _write_json(folder / "metrics.json", run.metrics)
 
 
 @dataclass
 class Run:
-    """A loaded run folder."""
+    """A run: loaded from its folder (:func:`load_run`), or made in memory
+    (:func:`make_run`, ``path`` ``None``) and written by :func:`write_run`."""
 
-    path: Path
+    path: Path | None
     info: dict[str, Any]
     model_name: str
     data_config: DataConfig
@@ -294,6 +332,12 @@ class Run:
     _seen: Any = field(default=None, repr=False)
     _train: Any = field(default=None, repr=False)
     _seen_times: Any = field(default=None, repr=False)
+    _knn: Any = field(default=None, repr=False)
+
+    @property
+    def label(self) -> str:
+        """How messages name the run: ``run PATH``, or ``this run (in memory)``."""
+        return f"run {self.path}" if self.path is not None else "this run (in memory)"
 
     @property
     def text_encoder(self) -> dict[str, Any] | None:
@@ -302,8 +346,14 @@ class Run:
 
     def knn(self):
         """The semantic item–item graph ``(n_items, n_items)`` CSR, or ``None``."""
-        p = self.path / "knn.safetensors"
-        return load_knn(p) if p.is_file() else None
+        if self._knn is None and self.path is not None and (self.path / "knn.safetensors").is_file():
+            self._knn = load_knn(self.path / "knn.safetensors")
+        return self._knn
+
+    def fresh(self, **changes: Any) -> Run:
+        """This run with ``changes`` (e.g. a grown split, model and scorer) and its cached
+        matrices dropped."""
+        return dataclasses.replace(self, **changes, _seen=None, _train=None, _seen_times=None)
 
     @property
     def users(self) -> IdMap:
@@ -372,9 +422,14 @@ def _read_json(path: Path, name: str, kind: type, required: bool = True) -> Any:
 def _read_tensors(path: Path, name: str) -> dict[str, torch.Tensor]:
     p = _require(path, name)
     try:
-        return load_file(str(p))
+        tensors = load_file(str(p))
     except (SafetensorError, OSError, ValueError, RuntimeError) as e:
         raise RunError(f"{p}: not a readable safetensors file ({e}); the run folder is damaged") from None
+    # fresh allocations: safetensors hands out tensors at any byte offset, and a matrix
+    # product over a misaligned table rounds differently (last bits) from the same
+    # product over the aligned table the run had in memory; a loaded run must score
+    # exactly as the saved one did
+    return {key: t.clone() for key, t in tensors.items()}
 
 
 def _ids(path: Path, ids: dict[str, Any], key: str) -> IdMap:
@@ -467,16 +522,24 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
         if layers is not None and (layers.ndim != 3 or layers.shape[1] != split.n_items):
             raise RunError(f"{path / 'embeddings.safetensors'}: item_layers should be (L + 1, {split.n_items}, d); "
                            "the run folder is damaged")
-        extra = {} if layers is None else {"layers": layers.float().to(device)}
-        # tables may be stored in half precision (semrec.serve.precision); score in float32
-        scorer = model.scorer_from_embeddings(item_emb.float().to(device), split.matrix("train"),
-                                              user_emb=user_emb.float().to(device), **extra)
+        scorer = scorer_from_tables(model, split, user_emb, item_emb, layers, device)
     titles = _read_json(path, "titles.json", dict, required=False)
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in titles.items()):
         raise RunError(f"{path / 'titles.json'}: expected {{item id: title}} strings; the run folder is damaged")
     metrics = _read_json(path, "metrics.json", dict, required=False)
     return Run(path, info, model_name, data_config, train_config, model_config, text_config, split,
                titles, metrics, model, scorer)
+
+
+def scorer_from_tables(model: Any, split: Split, user_emb: torch.Tensor, item_emb: torch.Tensor,
+                       layers: torch.Tensor | None = None, device: str | torch.device = "cpu") -> Scorer:
+    """The scorer of a trainable ``model`` over its final tables ``user_emb`` ``(n_users, d)``,
+    ``item_emb`` ``(n_items, d)`` (and ``layers`` ``(L + 1, n_items, d)``), as a run folder
+    holds them: what :func:`load_run` rebuilds, and what a grown run is scored by."""
+    extra = {} if layers is None else {"layers": layers.float().to(device)}
+    # tables may be stored in half precision (semrec.serve.precision); score in float32
+    return model.scorer_from_embeddings(item_emb.float().to(device), split.matrix("train"),
+                                        user_emb=user_emb.float().to(device), **extra)
 
 
 def dataset_fingerprint(dataset: Any) -> str:

@@ -105,7 +105,7 @@ def train(data_name, model_name, split_spec, config_file, sets, out, overwrite, 
 
     Data-parallel on several processes or machines: ``torchrun --nproc-per-node N -m semrec
     train ...`` (gloo on CPU, NCCL on GPU); process 0 writes the run and prints."""
-    from semrec.pipeline import build_config, train_and_save
+    from semrec.pipeline import COLD_KEYS, build_config, train_and_save
 
     if not out.strip():
         raise click.BadParameter("expected the name of the run folder to write", param_hint="--out")
@@ -130,10 +130,6 @@ def train(data_name, model_name, split_spec, config_file, sets, out, overwrite, 
     click.echo(f"wrote {run.path}  ({config.model}, split {config.data.split}, fit {run.metrics['fit_s']:.1f}s)")
     _print_metrics(run.metrics["test"])
     _print_cold(summary)
-
-
-#: Sections an evaluation gains where a split has cold entities (see semrec.evaluate.cold).
-COLD_KEYS = ("cold", "sparse_users")
 
 
 def _print_cold(result: dict) -> None:
@@ -206,44 +202,20 @@ def evaluate(run_dir: str, ks: str, diversity: float, novelty: float, pool: int 
     """Full-ranking metrics of RUN_DIR on its test part (and RMSE/MAE for a rating run),
     with diversity, novelty, popularity and accuracy per user and item group; optionally
     of re-ranked lists, or of another dataset (--data) ranked without training."""
-    import torch
-
-    from semrec.evaluate.cold import cold_sections
-    from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
-    from semrec.models.rerank import Rerank, item_space
+    from semrec.models.rerank import Rerank
+    from semrec.pipeline import evaluate_run
 
     cut = _parse_ks(ks)
     _use_threads()
     run = _load(run_dir, other, split_spec)
-    settings = Rerank(diversity, novelty, pool)
-    rerank = settings if settings.active else None
-    space = item_space(run.model, run.scorer, run.train_matrix())
-    metrics = evaluate_ranking(run.scorer, run.split, part="test", ks=cut, beyond=True, space=space,
-                               rerank=rerank)
-    n_users = int(metrics.pop("n_users", 0))
-    beyond = metrics.pop("beyond")
-    if run.train_config.task == "rating" and hasattr(run.model, "predict_ratings"):
-        graph = run.graph()
-        run.model.eval()
-        with torch.no_grad():  # as training evaluated it (semrec.pipeline.train_and_save)
-            metrics.update(evaluate_rating(lambda u, i: run.model.predict_ratings(u, i, graph), run.split, "test"))
-    result = {
-        "dataset": run.info["dataset"]["name"],
-        "model": run.model_name,
-        "split": run.info["split"],
-        **({"transferred_from": run.info["transferred_from"]} if "transferred_from" in run.info else {}),
-        "n_test_users": n_users,
-        "metrics": metrics,
-        **cold_sections(run.scorer, run.split, ks=cut, rerank=rerank, space=space),
-        "beyond": beyond,
-    }
-    if rerank is not None:
-        result["rerank"] = {"diversity": diversity, "novelty": novelty, "pool": rerank.pool_size(max(cut))}
+    rerank = Rerank(diversity, novelty, pool)
+    result = evaluate_run(run, cut, rerank)
+    n_users, metrics, beyond = result["n_test_users"], result["metrics"], result["beyond"]
     if as_json:
         _json(result)
         return
     click.echo(f"{result['model']} on {result['dataset']} ({result['split']}), {n_users:,} test users")
-    if rerank is not None:
+    if rerank.active:
         click.echo(f"re-ranked from the best {rerank.pool_size(max(cut))}: diversity {diversity:g}, "
                    f"novelty {novelty:g}")
     _print_metrics(metrics)
@@ -310,9 +282,9 @@ def recommend(run_dir: str, user: str | None, history: str | None, query: str | 
     a sentence or profile fields (cold start, no retraining). Seen items are excluded.
     --diversity and --novelty re-rank the best --pool items (the scores stay the model's).
     With --data, users and items are another dataset's, ranked without training."""
+    from semrec.inference.coldstart import recommend_anonymous
+    from semrec.inference.known import recommend as rec
     from semrec.models.rerank import Rerank
-    from semrec.serve.coldstart import recommend_anonymous
-    from semrec.serve.recommend import recommend as rec
 
     if user is None and history is None and query is None and profile is None:
         raise click.UsageError("give --user ID, or describe a new user with --items, --text and/or --profile")
@@ -425,7 +397,7 @@ def encode(dataset: str, encoder: str | None, batch_size: int, quiet: bool, as_j
 def similar(run_dir: str, item: str | None, query: str | None, k: int, as_json: bool) -> None:
     """Items similar to an item (--item) or to free text (--text)."""
     from semrec.artifacts.run import load_run
-    from semrec.serve.similar import similar_items, similar_to_text
+    from semrec.inference.similar import similar_items, similar_to_text
 
     if (item is None) == (query is None):
         raise click.UsageError("give exactly one of --item ID or --text \"...\"")
@@ -478,9 +450,9 @@ DEMO_SECONDS = 20.0
 def demo(out: str | None, user: str, epochs: int, seconds: float) -> None:
     """Train MF on MovieLens-100K (split u1) and show recommendations for a user."""
     from semrec.artifacts.run import load_run
+    from semrec.inference.known import recommend as rec
+    from semrec.inference.known import user_history
     from semrec.pipeline import build_config, train_and_save
-    from semrec.serve.recommend import recommend as rec
-    from semrec.serve.recommend import user_history
 
     out_dir = Path(out) if out else _default_demo_dir()
     _use_threads()

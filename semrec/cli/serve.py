@@ -52,7 +52,7 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
 
     from semrec.serve.api import create_app
     from semrec.serve.index import IndexConfig
-    from semrec.serve.live import Service
+    from semrec.serve.service import Service
     from semrec.train.threads import use_threads
 
     # loading (the top-item cache above all) may use the cores other processes leave free;
@@ -129,15 +129,16 @@ def retrain(run_dir: str, store_url: str | None, out: str, overwrite: bool, sets
 @click.option("--json", "as_json", is_flag=True, help="Print machine-readable JSON.")
 def explain(run_dir: str, user: str, item: str, store_url: str | None, as_json: bool) -> None:
     """Why RUN_DIR recommends ITEM to USER: the past items behind it, text vs behaviour."""
+    from semrec.serve.explain import explain as explain_item
     from semrec.serve.index import IndexConfig
-    from semrec.serve.live import Service
+    from semrec.serve.service import Service
     from semrec.train.threads import use_threads
 
     use_threads()
     # one answer: no precomputed rows, no polling for other servers
     service = Service(run_dir, store_url, IndexConfig(cache_depth=0), poll=0)
     try:
-        e = service.state.explain(user, item)
+        e = explain_item(service.state, user, item)
     finally:
         service.close()
     if as_json:

@@ -34,7 +34,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import normalize_bipartite, to_torch_csr
 from semrec.models.base import FittedModel
 from semrec.models.mf import check_non_negative, check_positive
-from semrec.tune.space import Float, Int, Param
+from semrec.models.space import Float, Int, Param
 
 #: Matrices with at most this many entries (``n_rows · n_cols``; 64 MB as float64)
 #: get an exact dense SVD; larger ones the randomized one.
@@ -68,9 +68,9 @@ class GraphFilterConfig:
         check_non_negative("model.svd_oversample", self.svd_oversample, error=ConfigError)
 
 
-
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {"model.alpha": Float(0.0, 1.0), "model.k": Int(32, 512, log=True)}
+
 
 def _orthonormalize(x: torch.Tensor, rounds: int = 2) -> torch.Tensor:
     """Orthonormal basis of the columns of ``x`` ``(n, q)`` by Cholesky QR.
@@ -162,33 +162,17 @@ class GraphFilter(FittedModel):
     Args:
         n_users: number of users in the training matrix.
         n_items: number of items.
-        alpha: weight of the ideal low-pass term; default 0.3.
-        k: number of singular vectors; default 256, clipped to
-            ``min(n_users, n_items) - 1`` on small data.
-        svd_iters: randomized-SVD subspace iterations; default 4.
-        svd_oversample: randomized-SVD extra columns; default 64.
-        svd_seed: randomized-SVD seed; default 0.
+        hyper: the fields of :class:`GraphFilterConfig` (``alpha``, ``k``, ``svd_*``),
+            validated there; ``k`` is clipped to ``min(n_users, n_items) - 1`` on small data.
     """
 
-    def __init__(
-        self,
-        n_users: int,
-        n_items: int,
-        alpha: float = 0.3,
-        k: int = 256,
-        svd_iters: int = 4,
-        svd_oversample: int = 64,
-        svd_seed: int = 0,
-    ) -> None:
+    def __init__(self, n_users: int, n_items: int, **hyper) -> None:
         super().__init__(n_users, n_items)
         check_positive("n_users", n_users)
         check_positive("n_items", n_items)
-        check_non_negative("alpha", alpha)
-        check_positive("k", k)
-        check_positive("svd_iters", svd_iters)
-        check_non_negative("svd_oversample", svd_oversample)
-        self.alpha, self.k = alpha, k
-        self.svd_iters, self.svd_oversample, self.svd_seed = svd_iters, svd_oversample, svd_seed
+        self.config = cfg = GraphFilterConfig(**hyper)
+        self.alpha, self.k = cfg.alpha, cfg.k
+        self.svd_iters, self.svd_oversample, self.svd_seed = cfg.svd_iters, cfg.svd_oversample, cfg.svd_seed
         self._norm_sp: sp.csr_matrix | None = None  # R̃ (n_users, n_items)
         self._norm_t: torch.Tensor | None = None  # R̃ᵀ (n_items, n_users), torch CSR
         self._vk: torch.Tensor | None = None  # V_k (n_items, k)

@@ -10,7 +10,7 @@ import torch
 from semrec.errors import ConfigError
 from semrec.models.base import FittedModel
 from semrec.models.mf import check_non_negative, check_positive
-from semrec.tune.space import Float, Int, Param
+from semrec.models.space import Float, Int, Param
 
 
 @dataclass(frozen=True)
@@ -30,7 +30,7 @@ class ItemKNNConfig:
 
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {"model.k": Int(10, 400, log=True), "model.shrink": Float(0.0, 100.0)}
 
 class ItemKNN(FittedModel):
@@ -39,12 +39,11 @@ class ItemKNN(FittedModel):
     to each item's ``k`` most similar items (self excluded).
     """
 
-    def __init__(self, n_users: int, n_items: int, k: int = 100, shrink: float = 0.0) -> None:
+    def __init__(self, n_users: int, n_items: int, **hyper) -> None:
+        """``hyper``: the fields of :class:`ItemKNNConfig` (validated there)."""
         super().__init__(n_users, n_items)
-        if k <= 0:
-            raise ValueError(f"ItemKNN k must be positive, got {k}")
-        self.k = k
-        self.shrink = shrink
+        self.config = cfg = ItemKNNConfig(**hyper)
+        self.k, self.shrink = cfg.k, cfg.shrink
         self.sim = sp.csr_matrix((n_items, n_items), dtype=np.float32)
 
     def fit(self, train: sp.csr_matrix, block: int = 1024) -> ItemKNN:

@@ -25,7 +25,7 @@ from semrec.models.mf import (
     ranking_loss,
     scored,
 )
-from semrec.tune.space import GRAPH, Param
+from semrec.models.space import GRAPH, Param
 
 #: ``perturb(x)`` returns a perturbed copy of one layer's ``(n, d)`` output.
 Perturb = Callable[[torch.Tensor], torch.Tensor]
@@ -125,7 +125,7 @@ class LightGCNConfig:
         check_positive("model.temperature", self.temperature, error=ConfigError)
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = dict(GRAPH)
 
 class LightGCN(TrainableModel):

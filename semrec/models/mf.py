@@ -15,7 +15,7 @@ from semrec.errors import ConfigError
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.models.losses import bpr_loss, l2_penalty, sampled_softmax_loss
-from semrec.tune.space import EMBEDDING, Param
+from semrec.models.space import EMBEDDING, Param
 
 #: Standard deviation of the normal initialisation of every embedding table, as in
 #: the LightGCN reference code.
@@ -45,7 +45,7 @@ class MFConfig:
         check_positive("model.temperature", self.temperature, error=ConfigError)
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = dict(EMBEDDING)
 
 def check_positive(name: str, value: float, error: type[Exception] = ValueError) -> None:

@@ -8,7 +8,7 @@ import scipy.sparse as sp
 import torch
 
 from semrec.models.base import FittedModel
-from semrec.tune.space import Param
+from semrec.models.space import Param
 
 
 @dataclass(frozen=True)
@@ -16,15 +16,16 @@ class PopularityConfig:
     """Popularity has no hyper-parameters."""
 
 
-
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {}  # nothing to tune
 
 class Popularity(FittedModel):
     """``s(u, i) = |{v : R_vi = 1}|``, the item's number of training interactions."""
 
-    def __init__(self, n_users: int, n_items: int) -> None:
+    def __init__(self, n_users: int, n_items: int, **hyper) -> None:
+        """``hyper``: the fields of :class:`PopularityConfig` (there are none)."""
         super().__init__(n_users, n_items)
+        self.config = PopularityConfig(**hyper)
         self.counts = torch.zeros(n_items)  # (n_items,)
 
     def fit(self, train: sp.csr_matrix) -> Popularity:

@@ -26,9 +26,9 @@ import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 
-from semrec.errors import DataError, RunError
+from semrec.errors import ConfigError, DataError, RunError
 from semrec.models.base import FittedModel
-from semrec.tune.space import Param
+from semrec.models.space import Param
 
 
 @dataclass(frozen=True)
@@ -47,9 +47,13 @@ class SemanticConfig:
 
     recency_half_life: float | None = None
 
+    def __post_init__(self) -> None:
+        if self.recency_half_life is not None and not self.recency_half_life > 0:
+            raise ConfigError(f"model.recency_half_life: expected a positive number or none, "
+                              f"got {self.recency_half_life!r}")
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {}  # text only: its one knob (recency) depends on the data's time scale
 
 def recency_weights(train: sp.csr_matrix, timestamps: np.ndarray, half_life: float) -> sp.csr_matrix:
@@ -78,8 +82,8 @@ class SemanticModel(FittedModel):
         n_items: items (rows of ``item_emb``).
         item_emb: ``(n_items, d)`` item text embeddings (normalised here; zero rows stay
             zero: items without text are never recommended by text).
-        recency_half_life: see :class:`SemanticConfig`; ``None`` for equal weights.
         device: where the embeddings live and scores are computed.
+        hyper: the fields of :class:`SemanticConfig` (validated there).
     """
 
     def __init__(
@@ -87,18 +91,18 @@ class SemanticModel(FittedModel):
         n_users: int,
         n_items: int,
         item_emb: torch.Tensor | np.ndarray,
-        recency_half_life: float | None = None,
         device: torch.device | str = "cpu",
+        **hyper,
     ) -> None:
         super().__init__(n_users, n_items)
+        self.config = SemanticConfig(**hyper)
+        recency_half_life = self.config.recency_half_life
         item_emb = torch.as_tensor(item_emb, dtype=torch.float32)
         if item_emb.dim() != 2 or item_emb.shape[0] != n_items:
             raise DataError(
                 f"item_emb must be (n_items, d) = ({n_items}, d), got {tuple(item_emb.shape)}; "
                 "encode one text per item in internal index order"
             )
-        if recency_half_life is not None and not recency_half_life > 0:
-            raise DataError(f"recency_half_life must be positive or None, got {recency_half_life}")
         self.device = torch.device(device)
         self.recency_half_life = recency_half_life
         self.item_emb = F.normalize(item_emb, dim=1).to(self.device)  # (n_items, d)

@@ -55,9 +55,9 @@ from semrec.graph.interaction import InteractionGraph
 from semrec.graph.sequences import PAD, Sequences
 from semrec.models.base import Batch, HistoryScorer, TrainableModel
 from semrec.models.losses import bpr_loss, info_nce, l2_penalty, mse_loss, sampled_softmax_loss, softmax_loss
+from semrec.models.space import Choice, Float, Int, Param
 from semrec.models.towers import build_tower
 from semrec.models.xsimgcl import contrast_nodes, sign_aligned_noise
-from semrec.tune.space import Choice, Float, Int, Param
 
 #: Version of SemGraph's weights; run folders of another version cannot be rebuilt.
 FORMAT = 2
@@ -211,7 +211,7 @@ def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
         temperature=auto["temperature"] if config.temperature is None else config.temperature)
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {
     "train.lr": Float(3e-4, 1e-2, log=True),
     "model.dim": Choice((32, 64, 128)),
@@ -666,11 +666,14 @@ class SemGraph(TrainableModel):
 
     @torch.no_grad()
     def item_from_text(self, text: torch.Tensor, neighbours: sp.csr_matrix | None,
-                       layers: torch.Tensor | None) -> torch.Tensor:
+                       layers: torch.Tensor | None, return_layers: bool = False
+                       ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Vectors ``(m, d)`` of new items from their text vectors ``(m, t)``, as training
         treats an item without interactions: ``V⁰ = z``, then ``V⁽ˡ⁺¹⁾ = S V⁽ˡ⁾`` over
         ``neighbours`` ``(m, n_items)`` (row-normalised text similarities to the
-        catalogue) with the catalogue's item ``layers`` ``(L + 1, n_items, d)``."""
+        catalogue) with the catalogue's item ``layers`` ``(L + 1, n_items, d)``. With
+        ``return_layers``, also the new items' own layers ``(L + 1, m, d)`` (the last
+        step repeated where there are no neighbours), to join the catalogue's."""
         if not self.config.use_text:
             raise ConfigError("this semgraph run was trained with model.use_text = false: it cannot place "
                               "items (or sentences) by their text")
@@ -681,7 +684,11 @@ class SemGraph(TrainableModel):
             for layer in layers[: self.config.layers]:
                 steps.append(s @ layer.to(z.device))
         v = self._out(torch.stack(steps).mean(0))
-        return torch.cat([v, v.new_zeros(len(v), 1)], dim=1) if self.config.item_prior else v  # no prior yet
+        v = torch.cat([v, v.new_zeros(len(v), 1)], dim=1) if self.config.item_prior else v  # no prior yet
+        if not return_layers:
+            return v
+        steps += [steps[-1]] * (self.config.layers + 1 - len(steps))
+        return v, torch.stack(steps)  # (m, d), (L + 1, m, d)
 
 
 def _sample_contexts(present: torch.Tensor, share: float) -> torch.Tensor:

@@ -57,7 +57,7 @@ from semrec.models.mf import (
     ranking_loss,
     scored,
 )
-from semrec.tune.space import GRAPH, Float, Param
+from semrec.models.space import GRAPH, Float, Param
 
 
 def sign_aligned_noise(x: torch.Tensor, eps: float) -> torch.Tensor:
@@ -142,7 +142,7 @@ class XSimGCLConfig:
             raise e(f"{p}cl_layer: expected an int in 1..layers={self.layers}, got {self.cl_layer!r}")
 
 
-#: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
+#: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
 SEARCH_SPACE: dict[str, Param] = {
     **GRAPH,
     "model.eps": Float(0.05, 0.5),

@@ -1,5 +1,5 @@
 """The HTTP API (FastAPI): recommendations, similar items, explanations, events, new
-items and user deletion over one :class:`~semrec.serve.live.Service`.
+items and user deletion over one :class:`~semrec.serve.service.Service`.
 
 Shapes outside checks rely on::
 
@@ -61,12 +61,14 @@ from pydantic import (
 from starlette.concurrency import run_in_threadpool
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from semrec import __version__
 from semrec.errors import SemrecError
 from semrec.evaluate.ranking import HEAD_SHARE
 from semrec.models.rerank import MAX_NOVELTY, Rerank
-from semrec.serve.live import Conflict, LiveState, NotFound, Service
+from semrec.serve.explain import explain as explain_item
+from semrec.serve.service import Service
+from semrec.serve.state import Conflict, LiveState, NotFound
 from semrec.serve.store import MAX_ID, Event, StoreError
+from semrec.version import __version__
 
 MAX_K = 1000
 MAX_EVENTS = 10_000  # per POST /events
@@ -484,7 +486,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         return service.health()
 
     # The hot read endpoints are coroutines: their work is short, CPU-bound and lock-free
-    # (readers never lock, see semrec.serve.live), so they run on the event loop instead of
+    # (readers never lock, see semrec.serve.state), so they run on the event loop instead of
     # paying a hop to the thread pool and the GIL hand-offs of 16+ threads per request.
     # Writers (store commits) stay plain functions and run in the pool.
     @app.get("/recommend", response_model=Recommendations, responses=_errors(404))
@@ -533,7 +535,7 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         item: Annotated[str, Query(min_length=1, max_length=MAX_ID)],
     ) -> dict[str, Any]:
         """Why an item suits a user: the past items behind it and its text/behaviour share."""
-        return service.state.explain(user, item)
+        return explain_item(service.state, user, item)
 
     write_errors = (401,) if token is not None else (403,)
 

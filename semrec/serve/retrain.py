@@ -35,20 +35,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from semrec.artifacts.run import Run, check_out, load_run, save_run, staging
+from semrec.artifacts.run import check_out, load_run, save_run, staging
 from semrec.config import apply_sets, from_dict, to_dict
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
 from semrec.data.split import Split
 from semrec.errors import SemrecError
-from semrec.models import catalog
-from semrec.models.base import FittedModel, HistoryScorer, Scorer
-from semrec.models.semantic import SemanticModel
-from semrec.serve.live import Watermark
+from semrec.evaluate.ranking import evaluate_ranking
+from semrec.pipeline import DEFAULT_KS, RunConfig, fit_model, grown_model
 from semrec.serve.store import EventStore, StoredEvent, default_url
-from semrec.train.loop import TrainConfig, fit, resolve_device, seed_everything, training_graph
+from semrec.serve.tail import Watermark
+from semrec.train.loop import TrainConfig, seed_everything
 
 
 def retrain(
@@ -62,9 +60,6 @@ def retrain(
 ) -> dict[str, Any]:
     """Write a new run at ``out`` from ``run_dir`` and its stored events; returns a summary.
     An existing run at ``out`` is replaced only with ``overwrite``."""
-    from semrec.evaluate.ranking import evaluate_ranking
-    from semrec.pipeline import DEFAULT_KS
-
     run_dir, out = Path(run_dir), Path(out)
     if out.resolve() == run_dir.resolve():
         raise SemrecError(f"--out {out} is the run being retrained; write the new run to another folder")
@@ -111,27 +106,16 @@ def retrain(
         if on_note is not None:
             on_note(note)
 
-    model, text = _grown_model(run, split, user_map, [s.text for s in posted])
+    seed_everything(train_config.seed)  # the new rows' initialisation is part of the seeded run
+    model, text = grown_model(run, split, user_map, [s.text for s in posted])
     titles = dict(run.titles)
     titles.update({s.item: s.title for s in posted if s.title})
-    seed_everything(train_config.seed)
+    # the pipeline's own fit, on the grown split (a retrain resumes training: no refit)
+    config = RunConfig(model=run.model_name, data=run.data_config, model_params=run.model_config,
+                       train=dataclasses.replace(train_config, refit=False), text=run.text_config)
     with staging(out, overwrite=overwrite, on_note=on_note) as folder:
         t0 = time.perf_counter()
-        result = None
-        train = split.matrix("train")
-        if isinstance(model, SemanticModel):
-            model.fit(train)
-            scorer: Scorer = model
-        elif isinstance(model, FittedModel):
-            model.fit(train)
-            scorer = model
-        else:
-            device = resolve_device(train_config.device)
-            graph = training_graph(split, device, None if text is None else text.knn)
-            result = fit(model, split, train_config, graph=graph, log_path=folder / "log.jsonl", device=device)
-            scorer = model.scorer(graph)
-            if isinstance(scorer, HistoryScorer):  # the new run's users over all they did
-                scorer.remember(split.matrix("train+valid+test+support", "timestamps"))
+        scorer, result, _, split = fit_model(model, split, config, text, folder, None)
         fit_s = time.perf_counter() - t0
         test = evaluate_ranking(scorer, split, part="test", ks=DEFAULT_KS)
         n_test_users = int(test.pop("n_users", 0))
@@ -264,51 +248,3 @@ def _grow_split(split: Split, users: IdMap, items: IdMap, user_map: np.ndarray, 
     if support is not None:
         changes["support"] = support
     return dataclasses.replace(split, **changes, cold_users=cold_users, cold_items=cold_items), notes
-
-
-def _grown_model(run: Run, split: Split, user_map: np.ndarray, new_texts: list[str]):
-    """The run's model at the new sizes, rows of known ids copied; and the text features."""
-    state = {k: v.detach().cpu() for k, v in run.model.state_dict().items()}
-    old_users, old_items = len(run.users), len(run.items)
-    n_users, n_items = split.n_users, split.n_items
-    kept = torch.as_tensor(np.flatnonzero(user_map >= 0))
-    text = None
-    inputs: dict[str, Any] = {}
-    spec = catalog.spec(run.model_name)
-    if spec.text:
-        from semrec.graph.semantic import semantic_knn
-        from semrec.text.features import TextFeatures, load_encoder
-
-        key = "item_text" if "item_text" in state else "item_emb"
-        vectors = state[key].float().numpy()
-        if new_texts:
-            encoder = load_encoder(run.text_config, progress=False)
-            if run.text_encoder and encoder.fingerprint != run.text_encoder.get("fingerprint"):
-                raise SemrecError(f"the text encoder at hand ({encoder.name}) is not the one run {run.path} "
-                                  "was trained with; set [text] encoder to it")
-            vectors = np.vstack([vectors, encoder.encode(new_texts).astype(np.float32)])
-        inputs["item_text"] = inputs["item_emb"] = torch.from_numpy(vectors)
-        if state.get("user_text") is not None and "user_text" in state:
-            grown = torch.zeros(n_users, state["user_text"].shape[1])
-            grown[: len(kept)] = state["user_text"][kept]
-            inputs["user_text"] = grown
-        knn = semantic_knn(vectors, run.text_config.knn) if run.text_config.knn > 0 and n_items > 1 else None
-        text = TextFeatures(vectors, None, run.text_encoder or {}, {}, knn)
-    if "rating_mean" in state:
-        inputs["rating_mean"] = float(state["rating_mean"])
-    model = catalog.build(run.model_name, n_users, n_items, run.model_config, inputs)
-    if isinstance(model, FittedModel):
-        return model, text  # refitted from the grown training part
-    fresh = model.state_dict()
-    for name, value in state.items():
-        if name not in fresh:
-            continue
-        target = fresh[name]
-        if name.startswith("user") and value.shape[:1] == (old_users,) and target.shape[:1] == (n_users,):
-            target[: len(kept)] = value[kept]
-        elif name.startswith("item") and value.shape[:1] == (old_items,) and target.shape[:1] == (n_items,):
-            target[:old_items] = value
-        elif value.shape == target.shape:
-            target.copy_(value)
-    model.load_state_dict(fresh)
-    return model, text

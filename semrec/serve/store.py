@@ -313,7 +313,7 @@ class EventStore:
         MODE``, a few milliseconds) for every transaction still holding an uncommitted row
         and notes the largest id then: everything through it is final. Rows above it that
         the snapshot sees are returned too; the caller records them as applied above the
-        mark (:class:`semrec.serve.live.Tail`).
+        mark (:class:`semrec.serve.tail.Tail`).
         """
         fence = None
         if self.dialect == "postgresql":

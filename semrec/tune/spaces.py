@@ -1,8 +1,8 @@
-"""The search space of every model in the catalogue, by name (see :mod:`semrec.tune.space`)."""
+"""The search space of every model in the catalogue, by name (see :mod:`semrec.models.space`)."""
 from __future__ import annotations
 
 from semrec.models.catalog import MODELS
-from semrec.tune.space import Choice, Float, Int, Param
+from semrec.models.space import Choice, Float, Int, Param
 
 __all__ = ["SPACES", "Choice", "Float", "Int", "Param"]
 

@@ -24,13 +24,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from semrec.config import dump_toml, to_dict
+from semrec.config import dump_toml, set_pair, to_dict
 from semrec.data.dataset import Dataset
 from semrec.data.load import load_dataset
 from semrec.data.split import Split, make_split
 from semrec.errors import ConfigError, SemrecError
 from semrec.models import catalog
-from semrec.pipeline import RunConfig, build_config, fit_model, model_inputs
+from semrec.pipeline import RunConfig, build_config, build_model, fit_model, resolve_for_split
 from semrec.tune.spaces import SPACES, Choice, Float, Int, Param
 
 
@@ -92,14 +92,6 @@ def _suggest(trial, key: str, p: Param) -> Any:
     raise TypeError(f"unknown search parameter {p!r}")
 
 
-def _as_set(key: str, value: Any) -> str:
-    if isinstance(value, bool):
-        return f"{key}={'true' if value else 'false'}"
-    if value is None:
-        return f"{key}=none"
-    return f"{key}={value!r}" if isinstance(value, float) else f"{key}={value}"
-
-
 class _EpochReporter:
     """``on_epoch`` for :func:`semrec.train.loop.fit`: reports each validated epoch's
     metric to the Optuna trial and raises ``TrialPruned`` when it should stop."""
@@ -124,7 +116,6 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
 
     from semrec.evaluate.ranking import evaluate_ranking
     from semrec.text.features import text_features
-    from semrec.train.loop import seed_everything
 
     optuna = _optuna()
     split = ctx.split
@@ -133,9 +124,8 @@ def _score_trial(config: RunConfig, ctx: _Context, trial, metric: str) -> float:
         ctx.features = text_features(ctx.dataset, split.items, split.users, config.text, progress=False)
         ctx.features_done = True
     features = ctx.features if spec.text else None
-    seed_everything(config.train.seed)
-    model = catalog.build(config.model, split.n_users, split.n_items, config.model_params,
-                          model_inputs(split, features))
+    config = resolve_for_split(config, split)  # as training resolves it (e.g. semgraph's auto tower)
+    model = build_model(config, split, features)
     # a trial scores validation, so it never refits on it
     trial_config = dataclasses.replace(config, train=dataclasses.replace(config.train, refit=False))
     reporter = _EpochReporter(trial, metric, optuna.TrialPruned)
@@ -225,7 +215,7 @@ def tune(
 
     def objective(trial) -> float:
         params = {k: _suggest(trial, k, p) for k, p in space.items()}
-        config = build_config(model, config_file, [*sets, *(_as_set(k, v) for k, v in params.items())], split)
+        config = build_config(model, config_file, [*sets, *(set_pair(k, v) for k, v in params.items())], split)
         configs[trial.number] = config
         t0 = time.perf_counter()
         try:

@@ -14,7 +14,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from semrec.serve.live import Service
+from semrec.serve.service import Service
 from semrec.serve.store import Event, EventStore, default_url
 
 SEMREC = [sys.executable, "-m", "semrec"]
@@ -197,7 +197,7 @@ class Block:
         if name.split(".")[0] in {sorted(modules)!r}:
             raise ImportError(f"{{name}} is not in the [serve] extra")
 sys.meta_path.insert(0, Block())
-from semrec.serve.live import Service
+from semrec.serve.service import Service
 from semrec.serve.api import create_app
 from semrec.cli.main import main
 service = Service({str(run_dir)!r}, poll=0)

@@ -135,7 +135,7 @@ def test_state_dict_roundtrip_through_safetensors(item_emb: np.ndarray, tmp_path
 def test_input_checks(item_emb: np.ndarray) -> None:
     with pytest.raises(DataError, match="item_emb"):
         SemanticModel(1, 7, item_emb)
-    with pytest.raises(DataError, match="recency_half_life"):
+    with pytest.raises(ConfigError, match="model.recency_half_life"):  # the config's check, the one place
         SemanticModel(1, 8, item_emb, recency_half_life=0.0)
     model = SemanticModel(1, 8, item_emb, recency_half_life=1.0)
     with pytest.raises(DataError, match="one time per stored entry"):

@@ -119,7 +119,7 @@ def serve():
     """``serve(run_dir, store_url=None, token=None, fast_reads=True, open_writes=False,
     runs_root=None) -> LiveServer`` over real HTTP."""
     from semrec.serve.api import create_app
-    from semrec.serve.live import Service
+    from semrec.serve.service import Service
 
     started = []
 

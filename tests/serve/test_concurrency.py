@@ -10,7 +10,7 @@ from collections import defaultdict
 import httpx
 import pytest
 
-from semrec.serve.live import Service
+from semrec.serve.service import Service
 
 WRITERS, EVENTS_PER_WRITER, BATCH = 4, 30, 20
 ITEMS, VICTIMS = 6, 6

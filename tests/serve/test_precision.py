@@ -10,8 +10,8 @@ from safetensors.torch import load_file
 from semrec.artifacts.run import load_run
 from semrec.errors import SemrecError
 from semrec.evaluate.ranking import evaluate_ranking
+from semrec.inference.known import recommend
 from semrec.serve.precision import cast_embeddings
-from semrec.serve.recommend import recommend
 
 
 @pytest.mark.parametrize("dtype", ["float16", "bfloat16"])

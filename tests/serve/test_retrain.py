@@ -11,8 +11,8 @@ from sqlalchemy import create_engine, event, text
 
 from semrec.artifacts.run import load_run
 from semrec.serve import retrain as retrain_module
-from semrec.serve.live import Service
 from semrec.serve.retrain import retrain
+from semrec.serve.service import Service
 from semrec.serve.store import Event, EventStore, events
 
 QUICK = ["epochs=1", "progress=false", "tensorboard=false"]

@@ -7,8 +7,9 @@ from contextlib import contextmanager
 
 import pytest
 
-from semrec.serve.live import Service, Tail
+from semrec.serve.service import Service
 from semrec.serve.store import Event
+from semrec.serve.tail import Tail
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

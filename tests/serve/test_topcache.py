@@ -8,7 +8,7 @@ import scipy.sparse as sp
 
 from semrec.models.rerank import Rerank
 from semrec.serve.index import IndexConfig
-from semrec.serve.live import Service
+from semrec.serve.service import Service
 from semrec.serve.store import Event, StoredItem
 from semrec.serve.topcache import TopCache
 

@@ -8,7 +8,7 @@ from fastapi.testclient import TestClient
 @pytest.fixture
 def client(mf_web_run, tmp_path):
     from semrec.serve.api import create_app
-    from semrec.serve.live import Service
+    from semrec.serve.service import Service
 
     service = Service(mf_web_run, f"sqlite:///{tmp_path / 'events.sqlite'}")
     with TestClient(create_app(service, token="secret")) as c:

@@ -20,12 +20,12 @@ import torch.nn.functional as F
 
 from semrec.artifacts.run import Run
 from semrec.errors import SemrecError
+from semrec.inference.known import format_items
 from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.itemknn import ItemKNN
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
-from semrec.serve.recommend import format_items
 
 
 def _item_vectors(run: Run) -> torch.Tensor | None:
@@ -59,28 +59,35 @@ def similar_items(run: Run, item: str | int, k: int = 10) -> list[dict]:
 
 def encode_query(run: Run, text: str) -> torch.Tensor:
     """The run's text encoder applied to ``text``: ``(1, t)`` unit-norm."""
+    if not text.strip():
+        raise SemrecError("the query text is empty")
+    return encode_texts(run, [text])
+
+
+def encode_texts(run: Run, texts: list[str]) -> torch.Tensor:
+    """The run's own text encoder (checked by fingerprint) applied to ``texts``: ``(m, t)``."""
     from semrec.text.features import load_encoder
 
     info = run.text_encoder
     if info is None:
-        raise SemrecError(f"run {run.path} was trained without text ({run.model_name}); "
+        raise SemrecError(f"{run.label} was trained without text ({run.model_name}); "
                           "free-text queries need a text model: semantic or semgraph")
     encoder = load_encoder(run.text_config, progress=False)
     if encoder.fingerprint != info["fingerprint"]:
         raise SemrecError(
-            f"the text encoder at hand ({encoder.name}) is not the one run {run.path} was trained "
+            f"the text encoder at hand ({encoder.name}) is not the one {run.label} was trained "
             f"with ({info['name']}, fingerprint {info['fingerprint'][:12]}); set [text] encoder to it"
         )
-    if not text.strip():
-        raise SemrecError("the query text is empty")
-    return torch.as_tensor(encoder.encode([text]), dtype=torch.float32)  # (1, t)
+    return torch.as_tensor(encoder.encode(list(texts)), dtype=torch.float32)  # (m, t)
 
 
-def semgraph_text_vectors(run: Run, texts: torch.Tensor) -> torch.Tensor:
+def semgraph_text_vectors(run: Run, texts: torch.Tensor, return_layers: bool = False
+                          ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
     """What items with these text vectors ``(m, t)`` would be in a semgraph run ``(m, d)``:
     ``z = MLP(t)``, then the graph steps a trained item without interactions takes, over
     its ``k`` nearest catalogue items by text (positive cosines, row-normalised; ``k`` the
-    run's ``[text] knn``) and the run's saved item layers."""
+    run's ``[text] knn``) and the run's saved item layers. With ``return_layers``, also
+    their layers ``(L + 1, m, d)`` (see :meth:`SemGraph.item_from_text`)."""
     model, scorer = run.model, run.scorer
     if not isinstance(model, SemGraph) or not isinstance(scorer, HistoryScorer):
         raise SemrecError(f"model '{run.model_name}' cannot embed text as items; use semgraph or semantic")
@@ -99,7 +106,10 @@ def semgraph_text_vectors(run: Run, texts: torch.Tensor) -> torch.Tensor:
         neighbours = sp.csr_matrix((weights.numpy().ravel(), (rows, nbrs.numpy().ravel())), shape=(len(t), n_run))
     with torch.no_grad():
         layers = None if scorer.item_layers is None else scorer.item_layers[:, : model.n_items]
-        return model.item_from_text(t, neighbours, layers).float().cpu()
+        out = model.item_from_text(t, neighbours, layers, return_layers=return_layers)
+    if return_layers:
+        return out[0].float().cpu(), out[1].float().cpu()
+    return out.float().cpu()
 
 
 def text_query_scores(run: Run, text: str) -> torch.Tensor:

@@ -1,17 +1,17 @@
-"""The live service over a run: what it learned plus everything posted since.
+"""The live state of a served run: what it learned plus everything posted since.
 
-:class:`LiveState` is one run with the store's events, new items and deletions applied;
-:class:`Service` owns the store, the write lock and the current state, and can switch
-to a new run without dropping requests.
+:class:`LiveState` is one run with the store's events, new items and deletions applied
+(the service, :mod:`semrec.serve.service`, owns the store and the write lock; the
+explanations are in :mod:`semrec.serve.explain`).
 
 How each kind of update takes effect (no retraining):
 
 * **an event** ``(user, item)`` adds ``item`` to the user's live items; the user's query
   vector is folded in again from the *set* of live items
-  (:func:`semrec.serve.coldstart.user_vector`), so the next request sees it, and replaying
+  (:func:`semrec.inference.coldstart.user_vector`), so the next request sees it, and replaying
   the same events in any order gives the same vector: a restarted server answers exactly
   as the killed one did;
-* **a new item** with text is embedded by :func:`~semrec.serve.coldstart.item_vector_from_text`
+* **a new item** with text is embedded by :func:`~semrec.inference.coldstart.item_vector_from_text`
   and appended to the FAISS index at once;
 * **deleting a user** removes their events from the store and forgets their trained
   vector and history here: from then on the id is an unknown user (cold start), and
@@ -24,55 +24,39 @@ the event, and a new item is merged into every row it enters. The others (popula
 ItemKNN, graph filter, semantic) score the user's history row with the model itself and
 cannot take new items.
 
-Several server processes may share one store (PostgreSQL, or one SQLite file): each
-reads the store every ``poll`` seconds (:meth:`Service.sync`) and applies what the
-others wrote, resuming after the last id below which nothing is missing
-(:class:`Tail`: PostgreSQL rows can commit out of id order).
-
-Concurrency: readers never lock. Everything they read is replaced whole, never
-mutated (the catalogue snapshot with its index, each user's entry), so a request works
-on one consistent picture. Writers hold :attr:`Service.lock` across the store commit
-and the update of the state, so the order of the state equals the order of the store.
+Readers never lock: everything they read is replaced whole, never mutated (the
+catalogue snapshot with its index, each user's entry), so a request works on one
+consistent picture.
 """
 from __future__ import annotations
 
 import dataclasses
-import heapq
-import json
 import logging
 import threading
 import time
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 
-from semrec.artifacts.run import Run, hold_folder, load_run, release_folder
+from semrec.artifacts.run import Run, load_run
 from semrec.data.idmap import IdMap
-from semrec.errors import RunError, SemrecError
+from semrec.errors import SemrecError
 from semrec.evaluate.metrics import head_items
 from semrec.evaluate.ranking import HEAD_SHARE
-from semrec.models.base import EmbeddingScorer, HistoryScorer
-from semrec.models.itemknn import ItemKNN
+from semrec.models.base import EmbeddingScorer
 from semrec.models.rerank import ItemSpace, Rerank, item_counts, item_space, rerank
-from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
 from semrec.serve.index import CategoryFilter, IndexConfig, ItemIndex, parse_category
-from semrec.serve.store import Event, EventStore, StoredEvent, StoredItem, default_url
+from semrec.serve.store import Event, EventStore, StoredEvent, StoredItem
+from semrec.serve.tail import Tail, Watermark
 from semrec.serve.topcache import TopCache
 
 log = logging.getLogger("semrec.serve")
-
-#: What a retrain writes into its run folder: which store it read and how far, so a
-#: service on that run replays only what came after.
-SERVE_FILE = "serve.json"
-EXPLAIN_TOP = 3
 
 
 class NotFound(SemrecError):
@@ -106,116 +90,10 @@ class LiveUser:
     top: TopCache | None = None  # one row: their top items under ``vector`` (exact index)
 
 
-@dataclass
-class Watermark:
-    """The store rows already contained in a run (written by a retrain into ``serve.json``).
 
-    Args:
-        store: URL of the store the retrain read (the default store of a service on the run).
-        store_id: that store's id (:attr:`EventStore.store_id`): the mark applies to it alone.
-        events / items: every row id through this one is contained (or never committed).
-        events_above / items_above: ids above the mark that are contained too.
-        deletions: ``{user: last event id at deletion}`` of the deletions applied.
-    """
-
-    store: str | None = None
-    store_id: str | None = None
-    events: int = 0
-    items: int = 0
-    events_above: list[int] = dataclasses.field(default_factory=list)
-    items_above: list[int] = dataclasses.field(default_factory=list)
-    deletions: dict[str, int] = dataclasses.field(default_factory=dict)
-
-    @staticmethod
-    def read(run_dir: Path) -> Watermark:
-        p = Path(run_dir) / SERVE_FILE
-        if not p.is_file():
-            return Watermark()
-        try:
-            data = json.loads(p.read_bytes().decode("utf-8"))
-            if not isinstance(data, dict):
-                raise ValueError("expected a JSON object")
-            return Watermark(
-                data.get("store"), data.get("store_id"),
-                int(data.get("events_through", 0)), int(data.get("items_through", 0)),
-                [int(i) for i in data.get("events_above", [])], [int(i) for i in data.get("items_above", [])],
-                {str(u): int(e) for u, e in dict(data.get("deletions", {})).items()},
-            )
-        except (UnicodeDecodeError, ValueError, TypeError) as e:
-            raise RunError(f"{p}: not a readable record of the event store ({e}); the run folder is damaged") from None
-
-    def write(self, folder: Path, parent: Path | None = None) -> None:
-        out = {"store": self.store, "store_id": self.store_id, "events_through": self.events,
-               "items_through": self.items, "events_above": self.events_above,
-               "items_above": self.items_above, "deletions": self.deletions}
-        if parent is not None:
-            out["parent"] = str(Path(parent).resolve())
-        (Path(folder) / SERVE_FILE).write_text(json.dumps(out, indent=2) + "\n", encoding="utf-8")
-
-    def applies_to(self, store: EventStore) -> bool:
-        """Whether the rows this mark counts are rows of ``store``. A mark without a store
-        id (written before stores had one) is trusted for the store at the same URL."""
-        if not (self.events or self.items or self.events_above or self.items_above or self.deletions):
-            return True
-        if self.store_id is not None:
-            return self.store_id == store.store_id
-        return self.store is not None and self.store == store.url
-
-
-class Tail:
-    """Which rows of an append-only table (ids increasing) a state has applied, when
-    rows may commit out of id order.
-
-    PostgreSQL hands out ids when a row is inserted, not when it commits: with several
-    writers, row 12 can become visible before row 11. So a reader may not simply resume
-    after the largest id it saw. It resumes after :attr:`through`, below which nothing
-    is missing. Rows above it that are already applied are kept in :attr:`above` and
-    skipped when read again. A missing id is given up (a rolled-back insert, or a
-    deleted user's event) once it has stayed missing for ``grace`` seconds, counted from
-    when the first row above it was applied.
-
-    Args:
-        through: ids up to this one are already applied.
-        grace: seconds a missing id may take to commit (default 10).
-    """
-
-    def __init__(self, through: int = 0, grace: float = 10.0) -> None:
-        self.through = int(through)
-        self.grace = grace
-        self.above: set[int] = set()
-        self._heap: list[int] = []  # the ids of ``above``, smallest first
-        self._marked: deque[tuple[float, int]] = deque()  # (when, id) in marking order
-
-    def is_new(self, row_id: int) -> bool:
-        return row_id > self.through and row_id not in self.above
-
-    def mark(self, ids: Sequence[int], now: float) -> None:
-        """Record ``ids`` as applied at time ``now`` (monotonic seconds, never
-        decreasing) and move :attr:`through` as far as no id below it is missing."""
-        for i in ids:
-            if self.is_new(i):
-                self.above.add(i)
-                heapq.heappush(self._heap, i)
-                self._marked.append((now, i))
-        while self._heap:
-            low = self._heap[0]
-            if low == self.through + 1:
-                heapq.heappop(self._heap)
-                self.above.discard(low)
-                self.through = low
-                continue
-            # ids through+1 .. low-1 are missing, and have been since the earliest
-            # applied id above them was marked (every id still above is above them)
-            while self._marked[0][1] <= self.through:
-                self._marked.popleft()
-            if now - self._marked[0][0] < self.grace:
-                return
-            self.through = low - 1
-
-
-def _coldstart():
-    # imported on first use: the cold-start module pulls in the text stack
-    from semrec.serve import coldstart
+def coldstart_module():
+    """:mod:`semrec.inference.coldstart`, imported on first use (it pulls in the text stack)."""
+    from semrec.inference import coldstart
 
     return coldstart
 
@@ -279,7 +157,7 @@ class LiveState:
         and the cold-start module every fold-in reads (about 50 ms on a Gowalla-sized run,
         which the first posted event used to wait for), and the user matrix."""
         if self.vector_model:
-            _coldstart()
+            coldstart_module()
             self.run.train_matrix()
             self._user_vectors()
             self._build_top()
@@ -383,7 +261,7 @@ class LiveState:
         if not self.vector_model:
             raise SemrecError(f"model '{self.run.model_name}' cannot add items without retraining; "
                               "serve an embedding model (semgraph embeds new items from text)")
-        return _coldstart().item_vector_from_text(self.run, text).float().numpy()
+        return coldstart_module().item_vector_from_text(self.run, text).float().numpy()
 
     def _widen(self, index: ItemIndex) -> Run:
         """The run with its scorer over every item of ``index`` (new items: degree 0)."""
@@ -408,7 +286,7 @@ class LiveState:
         for user, new in by_user.items():
             old = self.users.get(user) or self._fresh_user(user)
             # event order is kept: a model that reads histories in order sees the newest last
-            items = _coldstart().last_occurrences(np.concatenate([old.items, np.asarray(new, dtype=np.int64)]))
+            items = coldstart_module().last_occurrences(np.concatenate([old.items, np.asarray(new, dtype=np.int64)]))
             entry = LiveUser(old.index, items, self._fold_in(cat, old.index, items))
             self.users[user] = self._with_top(cat, entry)
         self.event_tail.mark([e.id for e in batch if isinstance(e, StoredEvent)], time.monotonic())
@@ -425,7 +303,7 @@ class LiveState:
         if u is not None and not trained:
             # an untrained known user is scored from their whole history (as the CLI does)
             items = np.union1d(self.run.seen()[u].indices, items)
-        vec = _coldstart().user_vector(cat.view, items, None, u if trained else None)
+        vec = coldstart_module().user_vector(cat.view, items, None, u if trained else None)
         return None if vec is None else vec.float().numpy()
 
     def _with_top(self, cat: Catalogue, entry: LiveUser) -> LiveUser:
@@ -547,7 +425,7 @@ class LiveState:
         seen = self.seen(entry)
         if self.vector_model:
             return cat.index.search(self.query(entry), k, exclude=seen, allowed=allowed)
-        cs = _coldstart()
+        cs = coldstart_module()
         scores = cs.anonymous_scores(self.run, entry.items, None, entry.index)
         return self._top(cat, scores, k, seen, allowed)
 
@@ -562,7 +440,7 @@ class LiveState:
 
     def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if self._popular is None:
-            self._popular = _coldstart().popularity(self.run)
+            self._popular = coldstart_module().popularity(self.run)
         return self._top(cat, self._popular.clone(), k, None, allowed)
 
     def _top(self, cat: Catalogue, scores: torch.Tensor, k: int, seen: np.ndarray | None,
@@ -623,7 +501,7 @@ class LiveState:
         if (idx < 0).any():
             missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
             raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
-        idx = _coldstart().last_occurrences(idx)  # in the order given: a history model reads the newest last
+        idx = coldstart_module().last_occurrences(idx)  # in the order given: a history model reads the newest last
         if text is not None and not text.strip():
             raise SemrecError("text: the text is empty; describe what the user likes or leave it out")
         n = k if rerank is None or not rerank.active else max(k, min(rerank.pool_size(k), len(cat.items)))
@@ -634,7 +512,7 @@ class LiveState:
 
     def _ranked_anonymous(self, cat: Catalogue, idx: np.ndarray, text: str | None, k: int,
                           allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
-        cs = _coldstart()
+        cs = coldstart_module()
         if not len(idx) and text is None:
             return self._popular_items(cat, k, allowed)
         if self.vector_model:
@@ -655,7 +533,7 @@ class LiveState:
             v = vectors[i] / max(float(norms[i]), 1e-12)
             scores = torch.from_numpy(vectors @ v / np.maximum(norms, 1e-12))
             return self._top_all(cat, scores, k, i)
-        from semrec.serve.similar import similar_items
+        from semrec.inference.similar import similar_items
 
         return similar_items(self.run, item, k)
 
@@ -665,162 +543,6 @@ class LiveState:
         values, indices = torch.topk(scores, min(k, scores.shape[1]), dim=1)
         return _format(cat, values[0].numpy(), indices[0].numpy())
 
-    # ------------------------------------------------------------------ explanations
-    def explain(self, user: str, item: str) -> dict[str, Any]:
-        """Why ``item`` suits ``user``: the past items that contributed most and the share
-        of the item's representation carried by text versus behaviour.
-
-        Contributions: for ``semgraph`` (users encoded from their history), what the
-        served score loses without item ``j``: ``s(u, i) − s(u without j, i)``, both
-        computed by the run's own user tower; for other embedding models, item ``j`` of
-        the user's history ``N_u`` contributes ``<V_j, V_i> / sqrt(|N_u| · d_j)`` — the
-        one-step propagation that folds a user in from their items
-        (:meth:`EmbeddingScorer.fold_in`), split per item; for ItemKNN the learned
-        similarity ``sim[j, i]``; for ``semantic`` the cosine of the two texts. Shares
-        are over the positive contributions.
-        """
-        cat = self.cat
-        i = cat.items.get(item)
-        if i is None:
-            raise NotFound(f"item: unknown item '{item}'")
-        entry = self.user_entry(user)
-        history = self.seen(entry)
-        history = history[history != i]
-        contrib = self._contributions(cat, history, i, entry)
-        order = np.argsort(-contrib, kind="stable")
-        positive = contrib[contrib > 0]
-        total = float(positive.sum()) if len(positive) else 0.0
-        because = []
-        for j in order[:EXPLAIN_TOP]:
-            if contrib[j] <= 0:
-                break
-            ext = cat.items.to_external([int(history[j])])[0]
-            because.append({"item": ext, "title": cat.titles.get(ext), "contribution": float(contrib[j]),
-                            "share": float(contrib[j] / total)})
-        text_share = self._text_share(cat, i)
-        score = self._score(cat, entry, i)
-        out = {
-            "user": user,
-            "item": item,
-            "title": cat.titles.get(item),
-            "score": score,
-            "known_user": entry.index is not None or bool(len(entry.items)),
-            "because": because,
-            "text_share": text_share,
-            "behaviour_share": None if text_share is None else 1.0 - text_share,
-        }
-        out["sentence"] = explanation_sentence(out)
-        return out
-
-    def ordered_history(self, entry: LiveUser) -> np.ndarray:
-        """The user's items, oldest first: the run's by time, then the live ones in event order."""
-        known = self.run.history_of(entry.index) if entry.index is not None else np.zeros(0, dtype=np.int64)
-        return _coldstart().last_occurrences(np.concatenate([known, entry.items]))
-
-    def _contributions(self, cat: Catalogue, history: np.ndarray, i: int, entry: LiveUser) -> np.ndarray:
-        if not len(history):
-            return np.zeros(0, dtype=np.float32)
-        model = self.run.model
-        scorer = cat.view.scorer
-        if isinstance(scorer, HistoryScorer):
-            return self._leave_one_out(cat, scorer, history, i, entry)
-        if self.vector_model:
-            vectors = cat.index.vectors
-            degree = np.ones(len(vectors), dtype=np.float32)
-            if cat.view.scorer.item_degree is not None:
-                degree = np.maximum(cat.view.scorer.item_degree.cpu().numpy().astype(np.float32), 1.0)
-            dots = vectors[history] @ vectors[i]  # (|N_u|,)
-            return dots / np.sqrt(len(history) * degree[history])
-        if isinstance(model, ItemKNN):
-            return np.asarray(model.sim[history][:, [i]].toarray()).ravel().astype(np.float32)
-        if isinstance(model, SemanticModel):
-            emb = model.item_emb.float().cpu()
-            return (emb[torch.as_tensor(history)] @ emb[i]).numpy()
-        return np.zeros(len(history), dtype=np.float32)  # popularity, graph filter: no per-item story
-
-    def _leave_one_out(self, cat: Catalogue, scorer: HistoryScorer, history: np.ndarray, i: int,
-                       entry: LiveUser) -> np.ndarray:
-        """``s(u, i) − s(u without j, i)`` for every ``j`` of ``history``, through the tower."""
-        seq = self.ordered_history(entry)
-        seq = seq[seq != i]
-        n = len(seq)
-        # row 0: the whole history; row r: without its item r − 1; values give the order
-        rows = [np.arange(n)] + [np.delete(np.arange(n), r) for r in range(n)]
-        indptr = np.cumsum([0] + [len(r) for r in rows])
-        cols = np.concatenate([seq[r] for r in rows])
-        order = np.concatenate([r.astype(np.float64) + 1 for r in rows])
-        m = sp.csr_matrix((order, cols, indptr), shape=(len(rows), scorer.n_items))
-        users = np.full(len(rows), -1 if entry.index is None else entry.index, dtype=np.int64)
-        vectors = scorer.user_vectors(users, m).float().cpu().numpy()  # (n + 1, d)
-        scores = vectors @ cat.index.vectors[i]  # (n + 1,)
-        by_item = dict(zip(seq.tolist(), (scores[0] - scores[1:]).tolist()))
-        return np.asarray([by_item.get(int(j), 0.0) for j in history], dtype=np.float32)
-
-    def _text_share(self, cat: Catalogue, i: int) -> float | None:
-        model = self.run.model
-        if isinstance(model, SemanticModel):
-            return 1.0
-        if not isinstance(model, SemGraph):
-            return 0.0  # behaviour alone (MF, LightGCN, ItemKNN, ...): no text in the model
-        if cat.text_share is None:  # a state built without warm_up(): computed, not kept
-            share = model.text_share(self.run.graph()).float().cpu().numpy()  # (n_run_items,)
-            return float(share[i]) if i < len(share) else 1.0
-        return float(cat.text_share[i])
-
-    def _score(self, cat: Catalogue, entry: LiveUser, i: int) -> float | None:
-        if self.vector_model:
-            vec = self.query(entry)
-            return None if vec is None else float(cat.index.vectors[i] @ vec)
-        if i >= len(self.run.items):
-            return None
-        scores = _coldstart().anonymous_scores(self.run, entry.items, None, entry.index)
-        return float(scores[i])
-
-
-def explanation_sentence(e: dict[str, Any]) -> str:
-    """A readable sentence for an :meth:`LiveState.explain` answer."""
-    def name(it: dict[str, Any]) -> str:
-        return f"'{it['title']}'" if it.get("title") else f"item {it['item']}"
-
-    target = name(e)
-    if e["because"]:
-        parts = [f"{name(b)} ({b['share']:.0%})" for b in e["because"]]
-        listed = parts[0] if len(parts) == 1 else ", ".join(parts[:-1]) + " and " + parts[-1]
-        head = f"{target} is recommended to user {e['user']} mainly because of {listed}."
-    elif e["known_user"]:
-        head = f"None of user {e['user']}'s past items points towards {target}."
-    else:
-        head = f"User {e['user']} has no history here; {target} comes from what is popular or described."
-    share = e["text_share"]
-    if share is None:
-        return head
-    if share >= 0.995:
-        tail = "It is represented by its text alone."
-    elif share <= 0.005:
-        tail = "It is represented by who interacted with it (behaviour) alone."
-    else:
-        tail = (f"Its representation is {share:.0%} from its text and {1 - share:.0%} from "
-                f"who interacted with it.")
-    return f"{head} {tail}"
-
-
-def _resolved(path: str | None) -> Path | None:
-    return None if not path else Path(path).resolve()
-
-
-def _hold_store_folder(url: str) -> int | None:
-    """Hold the folder of a SQLite store file (see :func:`hold_folder`)."""
-    from sqlalchemy.engine import make_url
-    from sqlalchemy.exc import ArgumentError
-
-    try:
-        parsed = make_url(url)
-    except ArgumentError:
-        return None  # EventStore says what is wrong with the URL
-    if parsed.get_backend_name() != "sqlite" or not parsed.database or parsed.database == ":memory:":
-        return None
-    return hold_folder(Path(parsed.database).absolute().parent)
-
 
 def _format(cat: Catalogue, scores: np.ndarray, indices: np.ndarray) -> list[dict]:
     keep = np.isfinite(scores)
@@ -828,203 +550,3 @@ def _format(cat: Catalogue, scores: np.ndarray, indices: np.ndarray) -> list[dic
     return [{"item": i, "score": float(s), "title": cat.titles.get(i)}
             for i, s in zip(ids, scores[keep].tolist())]
 
-
-# ---------------------------------------------------------------------------- the service
-
-
-class Service:
-    """A served run: its store, its live state, and the lock writers share.
-
-    While it runs it holds the served run folder, and the folder of a SQLite store, so
-    that ``semrec train --out`` never replaces either (:func:`semrec.artifacts.run.hold_folder`).
-
-    Args:
-        run_dir: the run folder to serve.
-        store_url: SQLAlchemy URL of the event store; default: the store a retrain
-            recorded in the run's ``serve.json``, else ``RUN_DIR/events.sqlite``.
-        index_config: how item vectors are indexed.
-        poll: seconds between reads of the store for what other server processes on
-            it wrote (events, items, deletions); 0: never (default 1).
-        runs_root: the folder :meth:`swap` may load runs from (default: ``run_dir``'s parent).
-    """
-
-    def __init__(self, run_dir: str | Path, store_url: str | None = None,
-                 index_config: IndexConfig | None = None, poll: float = 1.0,
-                 runs_root: str | Path | None = None) -> None:
-        self.run_dir = Path(run_dir)
-        self.runs_root = Path(runs_root if runs_root is not None else self.run_dir.absolute().parent).resolve()
-        self._held = {"run": hold_folder(self.run_dir), "store": None}
-        try:
-            self.store_url = store_url or Watermark.read(self.run_dir).store or default_url(self.run_dir)
-            self._held["store"] = _hold_store_folder(self.store_url)
-            self.index_config = index_config or IndexConfig()
-            self.lock = threading.RLock()
-            self.store = EventStore(self.store_url)
-            try:
-                self.state = LiveState.load(self.run_dir, self.store, self.index_config)
-            except BaseException:
-                self.store.close()
-                raise
-        except BaseException:
-            for fd in self._held.values():
-                release_folder(fd)
-            raise
-        run = self.state.run
-        # what a switched-to run may name: the data and text encoder the operator started with
-        self.dataset_path = _resolved((run.info.get("dataset") or {}).get("path"))
-        self.encoder = _resolved(run.text_config.encoder)
-        self._closed = threading.Event()
-        self._poller = None
-        if poll > 0:
-            self._poller = threading.Thread(target=self._poll, args=(poll,), name="semrec-store-poll", daemon=True)
-            self._poller.start()
-
-    def _poll(self, every: float) -> None:
-        while not self._closed.wait(every):
-            self.sync()
-
-    def sync(self) -> None:
-        """Apply what the store holds and this process has not seen (the poller's step)."""
-        try:
-            with self.lock:
-                self.state.catch_up(self.store)
-        except SemrecError as e:  # a store that is down for a moment: serve on, try again
-            log.warning("reading the event store failed: %s", e)
-        except Exception:  # never let the poller die silently; the next poll tries again
-            log.exception("applying what the event store holds failed")
-
-    def close(self) -> None:
-        self._closed.set()
-        if self._poller is not None:
-            self._poller.join(timeout=10)
-        self.store.close()
-        for key, fd in self._held.items():
-            release_folder(fd)
-            self._held[key] = None
-
-    # ------------------------------------------------------------------ writes
-    def post_events(self, batch: Sequence[Event]) -> dict[str, int]:
-        """Store and apply events; ``{"received", "stored", "duplicates"}``.
-
-        Every item must be known (the run's or posted to ``/items``); users may be new.
-        """
-        with self.lock:
-            state = self.state
-            unknown = sorted({e.item for e in batch if e.item not in state.cat.items})
-            if unknown:
-                raise NotFound(f"item: unknown item id(s) {', '.join(unknown[:5])}; post new items to "
-                               "/items (with their text) before their events")
-            added = self.store.add_events(batch)
-            state.apply_events([e for e, new in zip(batch, added.fresh) if new])
-            state.event_tail.mark(added.ids, time.monotonic())
-        stored = sum(added.fresh)
-        return {"received": len(batch), "stored": stored, "duplicates": len(batch) - stored}
-
-    def post_item(self, item: str, text: str, title: str | None) -> dict[str, Any]:
-        """Store, embed and index a new item; posting the same item again is a no-op."""
-        if not text.strip():
-            raise SemrecError("text: the item text is empty; a new item needs a description")
-        with self.lock:
-            state = self.state
-            if item in state.run.items:
-                raise Conflict(f"item: '{item}' is already in the run; new items need new ids")
-            if item in state.cat.items:
-                prior = self.store.stored_item(item)
-                if prior is not None and (prior.text != text or prior.title != title):
-                    raise Conflict(f"item: '{item}' was already posted with another text or title")
-                return {"item": item, "created": False}
-            # embedded before it is stored: an item whose text cannot be embedded is never stored
-            vector = state.embed_item(text)
-            stored, created = self.store.add_item(item, text, title)
-            if stored.text != text or stored.title != title:
-                raise Conflict(f"item: '{item}' was already posted with another text or title")
-            state.add_items([stored], vector[None, :])
-        return {"item": item, "created": created}
-
-    def delete_user(self, user: str) -> dict[str, Any]:
-        """Delete the user's events and forget them; ``{"user", "events_deleted", "known"}``."""
-        with self.lock:
-            state = self.state
-            known = user in state.run.users or user in state.users
-            removed = self.store.delete_user(user)
-            state.forget_user(user)
-        return {"user": user, "events_deleted": removed, "known": known}
-
-    def swap(self, run_dir: str | Path) -> dict[str, Any]:
-        """Serve ``run_dir`` from now on. Requests keep being answered by the old run
-        while the new one loads and replays; the switch itself is one assignment.
-
-        ``run_dir`` must be a run folder under :attr:`runs_root` (a name relative to it, or
-        to the working directory, or an absolute path); anything else, existing or not, is
-        the same :class:`NotFound`. The run must be of the served dataset
-        (:meth:`check_compatible`) and name no other dataset folder or text encoder than
-        the served run did, unless one under the runs root.
-        """
-        run_dir = self.resolve_run(run_dir)
-        held = hold_folder(run_dir)
-        try:
-            run = load_run(run_dir)
-            self.check_compatible(run)
-            fresh = LiveState.load(run, self.store, self.index_config)
-            with self.lock:
-                fresh.catch_up(self.store)  # what was written while it loaded
-                old, self.state = self.state, fresh
-                self.run_dir = run_dir
-                held, self._held["run"] = self._held["run"], held
-        finally:
-            release_folder(held)  # the folder no longer served (or the refused one)
-        return {"run": str(run_dir), "previous": str(old.run.path), "model": fresh.run.model_name}
-
-    def resolve_run(self, name: str | Path) -> Path:
-        """The run folder ``name`` names under :attr:`runs_root`, or :class:`NotFound`
-        (one message whether the path is outside the root, missing or no run)."""
-        name = Path(name)
-        tries = [name] if name.is_absolute() else [self.runs_root / name, Path.cwd() / name]
-        for path in tries:
-            try:
-                real = path.resolve()
-                if real.is_relative_to(self.runs_root) and real != self.runs_root and (real / "run.json").is_file():
-                    return path
-            except (OSError, RuntimeError, ValueError):  # unreadable, a symlink loop, a NUL byte
-                continue
-        raise NotFound(f"run: no run folder '{name}' under this server's runs root")
-
-    def check_compatible(self, run: Run) -> None:
-        """Refuse (:class:`Conflict`) a run of another dataset than the served one: the
-        store's events name the served dataset's items. Runs carry the fingerprint of their
-        dataset's items (:func:`~semrec.artifacts.run.dataset_fingerprint`); where either
-        run predates it, the dataset names must agree and every item both runs know must
-        have the same title. Also refused: a run naming another dataset folder or text
-        encoder than the served one, unless it lies under the runs root."""
-        served = self.state.run
-        mine, theirs = served.info.get("dataset") or {}, run.info.get("dataset") or {}
-        if mine.get("fingerprint") and theirs.get("fingerprint"):
-            same = mine["fingerprint"] == theirs["fingerprint"]
-        else:
-            common = set(served.titles) & set(run.titles)
-            same = mine.get("name") == theirs.get("name") and all(served.titles[i] == run.titles[i] for i in common)
-        if not same:
-            raise Conflict(f"run: '{run.path.name}' was trained on dataset '{theirs.get('name')}', not on the "
-                           f"served '{mine.get('name')}' (their items differ); the store's events name the "
-                           "served dataset's items, so it cannot take over this store")
-        for what, path, allowed in (("dataset folder", theirs.get("path"), self.dataset_path),
-                                    ("text encoder", run.text_config.encoder, self.encoder)):
-            real = _resolved(path)
-            if real is not None and real != allowed and not real.is_relative_to(self.runs_root):
-                raise Conflict(f"run: '{run.path.name}' names a {what} this server was not started with; "
-                               "switching to it needs a restart with that run")
-
-    # ------------------------------------------------------------------ reads
-    def health(self) -> dict[str, Any]:
-        s = self.state
-        return {
-            "status": "ok",
-            "run": str(s.run.path),
-            "model": s.run.model_name,
-            "n_users": len(s.run.users),
-            "n_items": len(s.cat.items),
-            "live_users": len(s.users),
-            "cached_users": 0 if s.cat.top is None else len(s.cat.top.scores),
-            "events_through": s.events_through,
-            "store": self.store.dialect,
-        }

@@ -14,7 +14,7 @@ One rule per question, whatever the model:
 * **A user known only by a sentence** ("quiet sci-fi about time travel"): the run's
   own text encoder embeds it; ``semgraph`` reads it as the newest item of the user's
   history, the vector an item with that text would get
-  (:func:`~semrec.serve.similar.semgraph_text_vectors`); ``semantic`` compares it with
+  (:func:`~semrec.inference.similar.semgraph_text_vectors`); ``semantic`` compares it with
   item texts directly, a sentence and items together summed at equal norm.
 * **A user known only by profile fields** (``age=25, occupation=engineer`` where the
   dataset has user text): the fields are rendered with the dataset's user template and
@@ -38,12 +38,12 @@ import torch.nn.functional as F
 from semrec.artifacts.run import Run
 from semrec.data.readers.common import render_template, template_fields
 from semrec.errors import SemrecError
+from semrec.inference.known import format_items
+from semrec.inference.similar import encode_query, semgraph_text_vectors
 from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
-from semrec.serve.recommend import format_items
-from semrec.serve.similar import encode_query, semgraph_text_vectors
 
 
 def item_indices(run: Run, items: Sequence[str | int]) -> np.ndarray:
@@ -86,7 +86,7 @@ def render_profile(run: Run, fields: Mapping[str, str]) -> str:
     """Profile fields rendered with the dataset's user template (stored in the run)."""
     template = (run.info.get("dataset") or {}).get("user_template")
     if not template:
-        raise SemrecError(f"run {run.path} has no user text: its dataset has no user table to "
+        raise SemrecError(f"{run.label} has no user text: its dataset has no user table to "
                           "describe a profile with; give items or a sentence instead")
     known = template_fields(template)
     unknown = sorted(set(fields) - set(known))
@@ -104,7 +104,7 @@ def _profile_text(run: Run, fields: Mapping[str, str]) -> torch.Tensor:
     """The profile fields' text vector ``(1, t)`` (semgraph with user text)."""
     model = run.model
     if not isinstance(model, SemGraph) or model.user_text is None:
-        raise SemrecError(f"model '{run.model_name}' of run {run.path} has no user text adapter; "
+        raise SemrecError(f"model '{run.model_name}' of {run.label} has no user text adapter; "
                           "profiles need semgraph trained on a dataset with user text")
     return encode_query(run, render_profile(run, fields))
 

@@ -9,14 +9,14 @@ import torch
 
 from semrec.artifacts.run import load_run
 from semrec.errors import SemrecError
-from semrec.pipeline import build_config, train_and_save
-from semrec.serve.coldstart import (
+from semrec.inference.coldstart import (
     anonymous_scores,
     item_vector_from_text,
     recommend_anonymous,
     render_profile,
     user_vector,
 )
+from semrec.pipeline import build_config, train_and_save
 
 SCIFI_ITEMS = {f"b{i}" for i in range(8)}
 COOKING_ITEMS = {f"b{i}" for i in range(8, 16)}
