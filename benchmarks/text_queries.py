@@ -93,7 +93,8 @@ def main() -> None:
     print("|---|" + "---|" * len(results))
     for query in queries:
         print(f"| {query} | " + " | ".join(str(r["per_query"][query]) for r in results.values()) + " |")
-    print("| **mean of top %d** | " % args.k + " | ".join(f"**{r['mean']:.1f}**" for r in results.values()) + " |")
+    means = " | ".join(f"**{r['mean']:.1f}**" for r in results.values())
+    print(f"| **mean of top {args.k}** | {means} |")
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ has that key (``epochs``, ``batch_size``, ``lr``, ``dim``, ``layers``, ``seed``,
 from __future__ import annotations
 
 import dataclasses
+import math
 import types
 import typing
 from dataclasses import dataclass, fields
@@ -37,6 +38,9 @@ from semrec.errors import ConfigError
 
 T = TypeVar("T")
 
+#: Integer settings are 64-bit, as torch and numpy take them.
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
 
 @dataclass(frozen=True)
 class DataConfig:
@@ -50,6 +54,10 @@ class DataConfig:
 
     split: str = "given"
     split_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.split_seed < 0:
+            raise ConfigError(f"data.split_seed must be a whole number >= 0, got {self.split_seed}")
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,14 @@ class TextConfig:
     encode_batch_size: int = 64
     knn: int = 10
     cache: bool = True
+
+    def __post_init__(self) -> None:
+        if self.max_seq_length is not None and self.max_seq_length < 2:
+            raise ConfigError(f"text.max_seq_length must be at least 2 tokens, got {self.max_seq_length}")
+        if self.encode_batch_size < 1:
+            raise ConfigError(f"text.encode_batch_size must be at least 1, got {self.encode_batch_size}")
+        if self.knn < 0:
+            raise ConfigError(f"text.knn must be >= 0 (0: no semantic neighbours), got {self.knn}")
 
 
 def _allowed(tp: Any) -> tuple[type, ...]:
@@ -99,6 +115,11 @@ def _check(cls: type, name: str, value: Any, where: str) -> Any:
     if not ok:
         names = " or ".join(sorted({"none" if a is type(None) else a.__name__ for a in allowed}))
         raise ConfigError(f"{where}{name}: expected {names}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{where}{name}: expected a finite number, got {value!r}")
+    if isinstance(value, int) and not isinstance(value, bool) and not INT_MIN <= value <= INT_MAX:
+        raise ConfigError(f"{where}{name}: {value} is too large; expected a whole number of magnitude "
+                          "below 2**63")
     if typing.get_origin(tp) is typing.Literal and value not in typing.get_args(tp):
         choices = ", ".join(repr(a) for a in typing.get_args(tp))
         raise ConfigError(f"{where}{name}: expected one of {choices}, got {value!r}")
@@ -140,14 +161,42 @@ def parse_value(cls: type, name: str, text: str, where: str = "") -> Any:
 
 
 def read_toml(path: str | Path) -> dict[str, Any]:
+    """The tables of a TOML file (UTF-8, a leading byte-order mark allowed).
+
+    Raises:
+        ConfigError: the file is missing, is not UTF-8 text, or is not valid TOML.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file {path} does not exist")
+    data = path.read_bytes()
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise ConfigError(
+            f"{path}: not a TOML text file: byte 0x{data[e.start:e.start + 1].hex()} on line {line} "
+            "is not UTF-8 (TOML files are UTF-8 text)"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: not valid TOML ({e})") from None
+
+
+def tables(raw: dict[str, Any], names: tuple[str, ...], where: str) -> dict[str, dict[str, Any]]:
+    """The tables ``names`` of a parsed TOML file (absent ones empty); any other top-level
+    key, or one of ``names`` that is not a table, raises :class:`ConfigError`."""
+    unknown = sorted(set(raw) - set(names))
+    if unknown:
+        raise ConfigError(f"{where}unknown section(s) {', '.join(unknown)}; known: {', '.join(names)}")
+    out = {}
+    for name in names:
+        value = raw.get(name, {})
+        if not isinstance(value, dict):
+            raise ConfigError(f"{where}'{name}' must be a [{name}] table of settings, got {value!r}")
+        out[name] = dict(value)
+    return out
 
 
 def apply_sets(

@@ -49,3 +49,8 @@ class DataError(SemrecError):
 
 class RunError(SemrecError):
     """A run folder is missing, incomplete or from an incompatible version."""
+
+
+class TrainingDiverged(SemrecError, FloatingPointError):
+    """Training produced a non-finite loss or weights (too high a learning rate, a huge
+    regularisation weight): the user's settings, so no traceback."""

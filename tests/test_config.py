@@ -2,7 +2,16 @@ from dataclasses import dataclass
 
 import pytest
 
-from semrec.config import DataConfig, apply_sets, dump_toml, from_dict, parse_value, read_toml
+from semrec.config import (
+    DataConfig,
+    TextConfig,
+    apply_sets,
+    dump_toml,
+    from_dict,
+    parse_value,
+    read_toml,
+    tables,
+)
 from semrec.errors import ConfigError
 from semrec.train.loop import TrainConfig
 
@@ -102,3 +111,60 @@ def test_train_config_checks_ranges():
         TrainConfig(epochs=0)
     with pytest.raises(ConfigError, match="train.lr must be positive"):
         TrainConfig(lr=0.0)
+
+
+# ------------------------------------------------------------------ mistakes without tracebacks (issue 20)
+
+
+@pytest.mark.parametrize("content,message", [
+    (b"\x7fELF\x02\x01\x01\x00\xd0\x90\xff", "not a TOML text file: byte 0xff on line 1 is not UTF-8"),
+    ('[model]\nname = "mf"\n'.encode("utf-16"), "not a TOML text file: byte 0xff on line 1 is not UTF-8"),
+])
+def test_a_binary_or_utf16_config_file_is_named(tmp_path, content, message):
+    # failed before the fix on 3433209 with a UnicodeDecodeError traceback
+    path = tmp_path / "c.toml"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=f"c.toml: {message}"):
+        read_toml(path)
+
+
+def test_a_byte_order_mark_is_allowed(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_bytes(b'\xef\xbb\xbf[model]\nname = "mf"\n')
+    assert read_toml(path) == {"model": {"name": "mf"}}
+
+
+def test_sections_must_be_tables():
+    with pytest.raises(ConfigError, match=r"c.toml: 'model' must be a \[model\] table of settings, got 3"):
+        tables({"model": 3}, ("data", "model"), "c.toml: ")
+    with pytest.raises(ConfigError, match="c.toml: unknown section"):
+        tables({"modle": {}}, ("data", "model"), "c.toml: ")
+    assert tables({"model": {"dim": 2}}, ("data", "model"), "") == {"data": {}, "model": {"dim": 2}}
+
+
+@pytest.mark.parametrize("key,text,message", [
+    ("reg", "nan", "reg: expected a finite number, got nan"),
+    ("reg", "inf", "reg: expected a finite number, got inf"),
+    ("reg", "1e400", "reg: expected a finite number, got inf"),
+    ("dim", "100000000000000000000000", "dim: 100000000000000000000000 is too large"),
+])
+def test_non_finite_and_huge_numbers_are_refused(key, text, message):
+    sections = {"model": (Toy, {})}
+    apply_sets(sections, [f"{key}={text}"])
+    with pytest.raises(ConfigError, match=message):
+        from_dict(Toy, sections["model"][1])
+
+
+@pytest.mark.parametrize("cls,values,message", [
+    (DataConfig, {"split_seed": -1}, "data.split_seed must be a whole number >= 0, got -1"),
+    (TrainConfig, {"seed": -1}, "train.seed must be a whole number >= 0, got -1"),
+    (TrainConfig, {"weight_decay": -0.5}, "train.weight_decay must be >= 0"),
+    (TrainConfig, {"threads": 0}, "train.threads must be at least 1"),
+    (TextConfig, {"knn": -1}, "text.knn must be >= 0"),
+    (TextConfig, {"encode_batch_size": 0}, "text.encode_batch_size must be at least 1"),
+    (TextConfig, {"max_seq_length": 1}, "text.max_seq_length must be at least 2"),
+])
+def test_out_of_range_settings_name_their_key(cls, values, message):
+    # split_seed=-1 and seed=-1 failed before the fix on 3433209 with numpy's ValueError
+    with pytest.raises(ConfigError, match=message):
+        from_dict(cls, values)

@@ -49,7 +49,7 @@ from semrec.config import DataConfig, TextConfig, dump_toml, from_dict, read_tom
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
 from semrec.data.split import Split
-from semrec.errors import RunError
+from semrec.errors import ConfigError, RunError
 from semrec.graph.interaction import InteractionGraph
 from semrec.graph.semantic import load_knn, save_knn
 from semrec.models import catalog
@@ -417,8 +417,8 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
                            "the run folder is damaged")
     try:
         cfg = read_toml(_require(path, "config.toml"))
-    except UnicodeDecodeError:
-        raise RunError(f"{path / 'config.toml'}: not UTF-8 text; the run folder is damaged") from None
+    except ConfigError as e:  # not UTF-8, not TOML: a file of the run, not the user's config
+        raise RunError(f"{e}; the run folder is damaged") from None
     model_name = info["model"]
     if model_name not in catalog.MODELS:
         raise RunError(f"{path / 'run.json'}: unknown model '{model_name}' (this semrec knows "
@@ -464,9 +464,9 @@ def load_run(path: str | Path, device: str | torch.device = "cpu") -> Run:
             raise RunError(f"{path / 'embeddings.safetensors'}: expected user_emb ({split.n_users}, d) and "
                            f"item_emb ({split.n_items}, d); the run folder is damaged")
         layers = emb.get("item_layers")
-        if layers is not None and (layers.ndim != 3 or tuple(layers.shape[1:]) != tuple(item_emb.shape)):
-            raise RunError(f"{path / 'embeddings.safetensors'}: item_layers should be (L + 1, {split.n_items}, "
-                           f"{item_emb.shape[1]}); the run folder is damaged")
+        if layers is not None and (layers.ndim != 3 or layers.shape[1] != split.n_items):
+            raise RunError(f"{path / 'embeddings.safetensors'}: item_layers should be (L + 1, {split.n_items}, d); "
+                           "the run folder is damaged")
         extra = {} if layers is None else {"layers": layers.float().to(device)}
         # tables may be stored in half precision (semrec.serve.precision); score in float32
         scorer = model.scorer_from_embeddings(item_emb.float().to(device), split.matrix("train"),

@@ -49,7 +49,12 @@ def tune(data_name, model_name, n_trials, split_spec, timeout, config_file, sets
          as_json) -> None:
     """Search MODEL's hyper-parameters with Optuna on DATA's validation part; write the best
     config as a TOML that `semrec train --config` accepts, and a plot of the trials."""
+    from semrec.pipeline import build_config
+    from semrec.train.threads import use_threads
     from semrec.tune.study import tune as run_tune
+
+    # the base settings decide the threads (the run's train.threads, else the load rule)
+    use_threads(build_config(model_name, config_file, list(sets), split_spec).train.threads)
 
     def on_trial(t: dict) -> None:
         if quiet or as_json:
@@ -140,6 +145,10 @@ def runs_list(dirs: tuple[str, ...], metrics: tuple[str, ...], sort_by: str | No
     click.echo(table(rows, metrics or METRICS))
 
 
+#: What ``runs plot --out`` can write (matplotlib infers the format from the suffix).
+IMAGE_SUFFIXES = (".png", ".svg", ".pdf", ".jpg", ".jpeg")
+
+
 @runs.command("plot")
 @click.argument("dirs", nargs=-1, type=click.Path())
 @click.option("--out", required=True, type=click.Path(dir_okay=False), help="PNG to write.")
@@ -149,6 +158,9 @@ def runs_plot(dirs: tuple[str, ...], out: str, metric: str) -> None:
     from semrec.errors import SemrecError
     from semrec.evaluate.plots import quality_vs_time
 
+    if Path(out).suffix.lower() not in IMAGE_SUFFIXES:
+        raise click.BadParameter(f"expected an image file name ending in {', '.join(IMAGE_SUFFIXES)}, "
+                                 f"got {out!r}", param_hint="--out")
     rows = _rows(dirs)
     if not rows:
         raise SemrecError(f"no run folders under {', '.join(dirs) or '.'}")

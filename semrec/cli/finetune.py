@@ -35,8 +35,10 @@ def finetune(data_name, objective, split_spec, encoder, graph, sets, out, quiet,
     """
     from semrec.finetune.trainer import build_finetune_config
     from semrec.finetune.trainer import finetune as run_finetune
+    from semrec.train.threads import use_threads
 
     config = build_finetune_config(list(sets) + (["progress=false"] if quiet else []))
+    use_threads()
 
     def note(text: str) -> None:
         click.echo(f"note: {text}", err=True)

@@ -47,22 +47,21 @@ def serve(run_dir: str, host: str, port: int, store_url: str | None, token: str 
         raise click.UsageError(f"--host {host} is reachable from other machines and the write endpoints "
                                "would be open to them: pass --token SECRET (or set SEMREC_TOKEN), "
                                "or --insecure to open them anyway")
-    import faiss
-    import torch
+    import faiss  # noqa: F401  (loaded before use_threads, which then limits its OpenMP pool too)
     import uvicorn
-    from threadpoolctl import threadpool_limits
 
     from semrec.serve.api import create_app
     from semrec.serve.index import IndexConfig
     from semrec.serve.live import Service
+    from semrec.train.threads import use_threads
 
-    # loading (the top-item cache above all) may use every core; serving then keeps to --threads
+    # loading (the top-item cache above all) may use the cores other processes leave free;
+    # serving then keeps to --threads per request (numpy's BLAS and FAISS too)
+    use_threads()
     started = time.perf_counter()
     service = Service(run_dir, store_url, IndexConfig(kind=index_kind, precision=precision, cache_depth=cache_depth),
                       poll=poll, runs_root=runs_root)
-    faiss.omp_set_num_threads(threads)
-    torch.set_num_threads(threads)
-    threadpool_limits(threads)  # numpy's BLAS (the exact search's matrix-vector product) too
+    use_threads(threads)
     health = service.health()
     cached = f", top {cache_depth} ranked for {health['cached_users']:,} users" if health["cached_users"] else ""
     click.echo(f"serving {health['run']} ({health['model']}, {health['n_items']:,} items, "
@@ -105,10 +104,12 @@ def retrain(run_dir: str, store_url: str | None, out: str, overwrite: bool, sets
             as_json: bool) -> None:
     """Warm-start RUN_DIR's model on its data plus the stored events; write a new run."""
     from semrec.serve.retrain import retrain as do_retrain
+    from semrec.train.threads import use_threads
 
     def note(text: str) -> None:
         click.echo(f"note: {text}", err=True)
 
+    use_threads()  # an explicit --set threads=N applies when training starts
     summary = do_retrain(run_dir, out, store_url=store_url, overwrite=overwrite, on_note=note,
                          sets=list(sets) + (["progress=false"] if quiet else []))
     if as_json:
@@ -130,7 +131,9 @@ def explain(run_dir: str, user: str, item: str, store_url: str | None, as_json: 
     """Why RUN_DIR recommends ITEM to USER: the past items behind it, text vs behaviour."""
     from semrec.serve.index import IndexConfig
     from semrec.serve.live import Service
+    from semrec.train.threads import use_threads
 
+    use_threads()
     # one answer: no precomputed rows, no polling for other servers
     service = Service(run_dir, store_url, IndexConfig(cache_depth=0), poll=0)
     try:

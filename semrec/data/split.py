@@ -23,6 +23,7 @@ and reported in :attr:`Split.notes` (except cold items, which are the point).
 from __future__ import annotations
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -213,6 +214,8 @@ def make_split(dataset: Dataset, spec: str = "given", seed: int = 0) -> Split:
             n_test = np.minimum(n_test, count - 1)
             n_valid = np.minimum(n_valid, count - 1 - n_test)
             part = np.where(pos >= count - n_test, 2, np.where(pos >= count - n_test - n_valid, 1, 0))
+            if f_test > 0 and not (part == 2).any():
+                raise ConfigError(_nothing_held_out(spec, dataset.name, f_test, int(count.max())))
         return _assemble(spec, dataset, inter[part == 0], inter[part == 1], inter[part == 2], notes)
 
     if parsed.kind == "cold-users":
@@ -236,6 +239,21 @@ def make_split(dataset: Dataset, spec: str = "given", seed: int = 0) -> Split:
     return _assemble(
         spec, dataset, train, inter[is_valid], inter[is_test], notes, cold=test_items | valid_items
     )
+
+
+def _nothing_held_out(spec: str, name: str, f_test: float, most: int) -> str:
+    """Why a per-user random or temporal split left the test part empty, and what to use."""
+    if most < 2:
+        return (f"split '{spec}' of '{name}' holds nothing out for testing: every user has a single "
+                "interaction, which must stay in training; a per-user split needs users with at least 2")
+    # a user's share is np.rint(count * f): a test item needs count * f > 0.5
+    needed = math.floor(0.5 / most * 20 + 1) / 20  # the next multiple of 0.05 above 0.5 / most
+    hint = (f", or a test fraction of at least {needed:g} (e.g. {spec.partition(':')[0]}:"
+            f"{1 - 2 * needed:g}/{needed:g}/{needed:g})" if needed < 0.5 else "")
+    return (f"split '{spec}' of '{name}' holds nothing out for testing: each user's test share is rounded "
+            f"to whole interactions, and {f_test:.0%} of {most} interactions (the most any user has) rounds "
+            f"to 0. Use --split leave-one-out (each user's last interaction is the test, the one before it "
+            f"validation){hint}")
 
 
 def _cold_users(
@@ -378,13 +396,18 @@ def _assemble(
     tr = convert(train, "train")
     tr_items = np.unique(tr.items)
     support = None if cold_users is None else convert(cold_users[1], "support")
+    te = convert(test, "test")
+    if len(te) == 0:
+        why = "; ".join(n for n in notes if n.startswith("test:")) or "the test part is empty"
+        raise DataError(f"split '{spec}' of '{dataset.name}' leaves nothing to test on ({why}); "
+                        "choose another split, e.g. leave-one-out")
     return Split(
         spec=spec,
         users=users,
         items=items,
         train=tr,
         valid=convert(valid, "valid"),
-        test=convert(test, "test"),
+        test=te,
         cold_items=cold_idx,
         notes=notes,
         support=support,

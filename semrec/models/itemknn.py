@@ -7,7 +7,9 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 
+from semrec.errors import ConfigError
 from semrec.models.base import FittedModel
+from semrec.models.mf import check_non_negative, check_positive
 from semrec.tune.space import Float, Int, Param
 
 
@@ -21,6 +23,10 @@ class ItemKNNConfig:
 
     k: int = 100
     shrink: float = 0.0
+
+    def __post_init__(self) -> None:
+        check_positive("model.k", self.k, error=ConfigError)
+        check_non_negative("model.shrink", self.shrink, error=ConfigError)
 
 
 

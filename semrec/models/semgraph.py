@@ -23,8 +23,8 @@ with the ID residual ``e_u`` (``user_ids``) and the profile text ``t_u`` (where 
 has user text) optional. The user is a function of the history, so a test-time history
 (train + valid), a served user's live events and a new user all go through the same code.
 
-Score: ``s(u, i) = ⟨u, v_i⟩ / τ`` (cosine; ``normalize = false`` uses the raw inner
-product).
+Score: ``s(u, i) = ⟨u, v_i⟩ / τ + b_i`` (cosine; ``normalize = false`` uses the raw
+inner product; the item prior ``b_i`` only with ``item_prior``).
 
 Objective, ``L = α·L_sup + (1 − α)·L_ssl``:
 
@@ -78,20 +78,35 @@ class SemGraphConfig:
             samples from an unordered history (default 50).
         blocks: transformer blocks (default 2).
         heads: transformer attention heads (default 2).
+        feedforward: width of the transformer's feed-forward layers; ``None`` (default)
+            is ``dim``.
         dropout: dropout on the tower's input items and inside the transformer (default 0.2).
+        use_text: read the item text (default true); false leaves items to their ID
+            residuals alone (the "no text" ablation; new items cannot be placed).
+        text_skip: add a linear path beside the text MLP, started as a norm-preserving
+            random projection of the text vector (default false).
         ids: learn an ID residual per item (default true); false makes a text-only model
             that can rank items it never saw.
         user_ids: learn an ID residual per user too (default false; needs ``ids``).
         id_dropout: share of items trained without their ID residual in each step
             (default 0.1).
+        context_sampling: with unordered histories, the share of a step's users whose
+            context is cut to a uniformly random number of their items (default 0.0), so
+            that training also sees the few-item histories of new users.
         knn_weight: ``β``, the semantic neighbours' share of a trained item's update
             (default 0.0; items without interactions always take their neighbours).
         transition_weight: ``γ``, the item-transition graph's share (default 0.0).
         loss: ``softmax`` (default) or ``bpr``.
         negatives: sampled softmax with this many shared uniform negatives per step;
             0 (default) is the full softmax over the trained items.
-        temperature: ``τ`` of the softmax (default 0.1).
+        temperature: ``τ`` of the softmax; ``None`` (default) is chosen with the
+            history: 0.1 for sequences (one next item: a sharp softmax), 0.3 for sets.
         normalize: score by cosine (default true) rather than by inner product.
+        item_prior: add a learned per-item bias ``b_i`` to every ranking logit, the
+            item's prior. Cosine scores have no room for popularity; where it predicts much
+            (a random hold-out of MovieLens ratings) the prior gives it back. Served as one
+            more coordinate: items ``[v_i, τ·b_i]``, users ``[u, 1]``. Default true (it won
+            on validation for sequences and for sets).
         reg: weight of the squared norm of the ID residuals a batch touches (default 0.0).
         alpha: ``α`` in ``L = α·L_sup + (1−α)·L_ssl`` (default 1.0: no contrastive term).
         eps: norm of the per-layer noise of the contrastive graph views (default 0.2).
@@ -112,16 +127,21 @@ class SemGraphConfig:
     max_len: int = 50
     blocks: int = 2
     heads: int = 2
+    feedforward: int | None = None
     dropout: float = 0.2
+    use_text: bool = True
+    text_skip: bool = False
     ids: bool = True
     user_ids: bool = False
     id_dropout: float = 0.1
+    context_sampling: float = 0.0
     knn_weight: float = 0.0
     transition_weight: float = 0.0
     loss: Literal["softmax", "bpr"] = "softmax"
     negatives: int = 0
-    temperature: float = 0.1
+    temperature: float | None = None
     normalize: bool = True
+    item_prior: bool = True
     reg: float = 0.0
     alpha: float = 1.0
     eps: float = 0.2
@@ -138,34 +158,46 @@ class SemGraphConfig:
         for name in ("layers", "negatives"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
-        for name in ("alpha", "text_weight", "id_dropout", "knn_weight", "transition_weight", "dropout"):
+        for name in ("alpha", "text_weight", "id_dropout", "knn_weight", "transition_weight", "dropout",
+                     "context_sampling"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"model.{name} must lie in [0, 1], got {getattr(self, name)}")
         if self.knn_weight + self.transition_weight > 1.0:
             raise ConfigError("model.knn_weight + model.transition_weight must be at most 1")
-        if self.temperature <= 0 or self.ssl_temperature <= 0:
+        if (self.temperature is not None and self.temperature <= 0) or self.ssl_temperature <= 0:
             raise ConfigError("model.temperature and model.ssl_temperature must be > 0")
         if self.eps < 0 or self.reg < 0:
             raise ConfigError("model.eps and model.reg must be >= 0")
         if self.user_ids and not self.ids:
             raise ConfigError("model.user_ids needs model.ids = true (a text-only model has no ID residuals)")
+        if not (self.use_text or self.ids):
+            raise ConfigError("model.use_text = false needs model.ids = true: items need text or an ID")
         if self.dim % self.heads:
             raise ConfigError(f"model.heads ({self.heads}) must divide model.dim ({self.dim})")
 
 
+#: What ``auto`` settings become, by how a user's history is read: chosen on validation
+#: (amazon-office ``leave-one-out`` for sequences, ml-100k ``given:u1`` for sets; see
+#: BENCHMARKS.md).
+AUTO = {
+    "sequence": {"user_tower": "transformer", "temperature": 0.1},
+    "set": {"user_tower": "mean", "temperature": 0.3},
+}
+
+
 def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
-    """``config`` with ``auto`` settings fixed for a split: ``history = sequence`` and
-    ``user_tower = transformer`` where the split is ``sequential``
-    (:attr:`~semrec.data.split.Split.sequential`), ``set`` and ``mean`` elsewhere. A
-    causal-only tower on an unordered split is refused."""
+    """``config`` with its ``auto`` settings fixed for a split (see :data:`AUTO`):
+    ``history = sequence`` where the split is ``sequential``
+    (:attr:`~semrec.data.split.Split.sequential`), ``set`` elsewhere; the tower,
+    temperature and item prior follow. A causal-only tower on an unordered split is
+    refused."""
     import dataclasses
 
     history = config.history
     if history == "auto":
         history = "sequence" if sequential else "set"
-    tower = config.user_tower
-    if tower == "auto":
-        tower = "transformer" if history == "sequence" else "mean"
+    auto = AUTO[history]
+    tower = auto["user_tower"] if config.user_tower == "auto" else config.user_tower
     if history == "sequence" and not sequential:
         raise ConfigError("model.history = sequence needs ordered data: a leave-one-out or temporal split "
                           "of interactions with times (or a format that lists them in order)")
@@ -173,7 +205,9 @@ def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
         raise ConfigError("model.user_tower = transformer reads ordered histories: use it on a "
                           "leave-one-out or temporal split of data with times (or a format that "
                           "keeps them in order); here use mean or attention")
-    return dataclasses.replace(config, history=history, user_tower=tower)
+    return dataclasses.replace(
+        config, history=history, user_tower=tower,
+        temperature=auto["temperature"] if config.temperature is None else config.temperature)
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.tune.space`).
@@ -190,7 +224,8 @@ SEARCH_SPACE: dict[str, Param] = {
 
 
 class TextProjection(nn.Module):
-    """``z = W₂ GELU(W₁ (t − c)/s + b₁) + b₂``: frozen text vectors into the model's space.
+    """``z = W₂ GELU(W₁ x + b₁) + b₂ (+ P x)``, ``x = (t − c)/s``: frozen text vectors into
+    the model's space, with an optional linear skip ``P`` (``skip``).
 
     ``c`` is the mean of the ``reference`` text vectors (the model's own items or users)
     and ``s`` the root mean square norm of ``t − c`` over them. Sentence-encoder vectors
@@ -200,9 +235,16 @@ class TextProjection(nn.Module):
     construction, so new texts (cold start) go through the same centring.
     """
 
-    def __init__(self, text_dim: int, hidden: int, dim: int, reference: torch.Tensor | None = None) -> None:
+    def __init__(self, text_dim: int, hidden: int, dim: int, reference: torch.Tensor | None = None,
+                 skip: bool = False) -> None:
         super().__init__()
         self.net = nn.Sequential(nn.Linear(text_dim, hidden), nn.GELU(), nn.Linear(hidden, dim))
+        self.skip = None
+        if skip:
+            # a linear path that starts as a norm-preserving random projection: the text's own
+            # geometry (what the semantic model ranks by) is there from the first step
+            self.skip = nn.Linear(text_dim, dim, bias=False)
+            nn.init.orthogonal_(self.skip.weight, gain=(text_dim / dim) ** 0.5 if dim < text_dim else 1.0)
         center = torch.zeros(text_dim)
         scale = torch.tensor(1.0)
         if reference is not None and reference.shape[0] > 1:
@@ -215,7 +257,9 @@ class TextProjection(nn.Module):
         self.register_buffer("scale", scale, persistent=False)  # ()
 
     def forward(self, t: torch.Tensor) -> torch.Tensor:
-        return self.net((t - self.center) / self.scale)  # (n, dim)
+        x = (t - self.center) / self.scale
+        z = self.net(x)  # (n, dim)
+        return z if self.skip is None else z + self.skip(x)
 
 
 def edge_attention_propagate(
@@ -275,14 +319,17 @@ class SemGraph(TrainableModel):
         if item_text.shape[0] != n_items:
             raise ValueError(f"item_text has {item_text.shape[0]} rows for {n_items} items")
         cfg = SemGraphConfig(**hyper)
+        if cfg.history == "auto" or cfg.temperature is None:
+            # built outside the pipeline (which resolves with the split): the tower decides
+            cfg = resolve_history(cfg, sequential=cfg.user_tower == "transformer" or cfg.history == "sequence")
         self.config = cfg
         self.n_users, self.n_items = n_users, n_items
-        self.tower_name = "mean" if cfg.user_tower == "auto" else cfg.user_tower
-        self.causal = cfg.history == "sequence" or (cfg.history == "auto" and self.tower_name == "transformer")
+        self.tower_name = cfg.user_tower
+        self.causal = cfg.history == "sequence"
         self.register_buffer("format", torch.tensor(FORMAT))
         self.register_buffer("item_text", item_text.float())  # (n_items, t)
         self.register_buffer("rating_mean", torch.as_tensor(float(rating_mean)))
-        self.item_proj = TextProjection(item_text.shape[1], cfg.hidden, cfg.dim, item_text)
+        self.item_proj = TextProjection(item_text.shape[1], cfg.hidden, cfg.dim, item_text, skip=cfg.text_skip)
         self.item_id = _zero_embedding(n_items, cfg.dim) if cfg.ids else None
         self.user_id = _zero_embedding(n_users, cfg.dim) if cfg.user_ids else None
         if user_text is not None:
@@ -291,7 +338,8 @@ class SemGraph(TrainableModel):
         else:
             self.user_text = None
             self.user_proj = None
-        self.tower = build_tower(self.tower_name, cfg.dim, cfg.max_len, cfg.blocks, cfg.heads, cfg.dropout)
+        self.tower = build_tower(self.tower_name, cfg.dim, cfg.max_len, cfg.blocks, cfg.heads, cfg.dropout,
+                                 cfg.feedforward or cfg.dim)
         self.token_dropout = nn.Dropout(cfg.dropout)
         self.user_bias = nn.Embedding(n_users, 1)
         self.item_bias = nn.Embedding(n_items, 1)
@@ -317,7 +365,9 @@ class SemGraph(TrainableModel):
 
     # ------------------------------------------------------------------ items
     def text_view(self) -> torch.Tensor:
-        """``z_i = MLP(t_i)`` for every item ``(n_items, d)``."""
+        """``z_i = MLP(t_i)`` for every item ``(n_items, d)`` (zeros without ``use_text``)."""
+        if not self.config.use_text:
+            return self.item_text.new_zeros(self.n_items, self.config.dim)
         return self.item_proj(self.item_text)
 
     def layer0(self, graph: InteractionGraph) -> tuple[torch.Tensor, torch.Tensor]:
@@ -462,17 +512,21 @@ class SemGraph(TrainableModel):
         users_np = batch.users.cpu().numpy()
         seqs = graph.sequences
         if self.causal:
-            win = torch.as_tensor(seqs.window(users_np, cfg.max_len + 1), device=dev)  # (B, L+1)
+            win = _trim(torch.as_tensor(seqs.window(users_np, cfg.max_len + 1), device=dev))  # (B, L+1)
             inputs, targets = win[:, :-1], win[:, 1:]
             valid = inputs != PAD  # (B, L); a valid input is always followed by an item
             h = self.tower.causal(self._tokens(items, inputs), valid)  # (B, L, d)
         else:
             gen = np.random.default_rng(int(torch.randint(0, 2**31 - 1, (1,))))
-            win = torch.as_tensor(seqs.window(users_np, cfg.max_len, rng=gen), device=dev)  # (B, L)
+            win = _trim(torch.as_tensor(seqs.window(users_np, cfg.max_len, rng=gen), device=dev))  # (B, L)
             inputs = targets = win
             present = win != PAD
             valid = present & (present.sum(1, keepdim=True) > 1)  # a target needs another item
-            h = self.tower.leave_out(self._tokens(items, inputs), present)  # (B, L, d)
+            context = present
+            if cfg.context_sampling > 0:
+                context = _sample_contexts(present, cfg.context_sampling)
+            h = self.tower.leave_out(self._tokens(items, inputs), context)  # (B, L, d)
+            valid = valid & ((context.sum(1, keepdim=True) - context.long()) > 0)  # some other item in context
         rows = valid.nonzero(as_tuple=True)
         owner = batch.users.to(dev)[rows[0]]  # (N,)
         q = h[rows]  # (N, d)
@@ -488,6 +542,10 @@ class SemGraph(TrainableModel):
         cfg = self.config
         warm = graph.warm_items.to(items.device)  # (W,)
         tau = cfg.temperature if cfg.normalize else 1.0
+        if cfg.item_prior:  # ⟨q, v⟩/τ + b = ⟨[q/τ, 1], [v, b]⟩
+            q = torch.cat([q / tau, q.new_ones(len(q), 1)], dim=1)
+            items = torch.cat([items, self.item_bias.weight], dim=1)
+            tau = 1.0
         if cfg.loss == "bpr":
             neg = warm[torch.randint(len(warm), (len(y),), device=items.device)]
             return bpr_loss((q * items[y]).sum(-1), (q * items[neg]).sum(-1))
@@ -528,8 +586,8 @@ class SemGraph(TrainableModel):
         out = []
         for start in range(0, len(users), chunk):
             part = np.arange(start, min(start + chunk, len(users)))
-            win = torch.as_tensor(seqs.window(part, self.config.max_len if self.causal else None),
-                                  device=items.device)
+            win = _trim(torch.as_tensor(seqs.window(part, self.config.max_len if self.causal else None),
+                                        device=items.device))
             tokens = self._tokens(items, win) if train else _gather(items, win)
             add = None if extra is None else extra[part[0] : part[-1] + 1].to(items.device)
             out.append(self.encode_users(tokens, win != PAD, torch.as_tensor(users[part], device=items.device), add))
@@ -559,8 +617,14 @@ class SemGraph(TrainableModel):
         h0, _ = self.layer0(graph)
         _, v, layers = self.propagate(graph, h0)
         self.train(was)
-        items = self._out(v)
-        return self.scorer_from_embeddings(items, graph.train, layers=torch.stack(layers))
+        return self.scorer_from_embeddings(self._served_items(self._out(v)), graph.train, layers=torch.stack(layers))
+
+    def _served_items(self, v: torch.Tensor) -> torch.Tensor:
+        """Item vectors as served: ``[v, τ·b]`` with the item prior, else ``v``."""
+        if not self.config.item_prior:
+            return v
+        tau = self.config.temperature if self.config.normalize else 1.0
+        return torch.cat([v, tau * self.item_bias.weight.to(v.device)], dim=1)
 
     def scorer_from_embeddings(self, item_emb: torch.Tensor, train: sp.csr_matrix,
                                user_emb: torch.Tensor | None = None,
@@ -570,15 +634,18 @@ class SemGraph(TrainableModel):
         history, for serving) defaults to zeros until :meth:`HistoryScorer.remember` fills it."""
         model = self
 
+        prior = self.config.item_prior
+
         def encode(users: np.ndarray, history: sp.csr_matrix, items: torch.Tensor,
                    extra: torch.Tensor | None = None) -> torch.Tensor:
             was = model.training
             model.eval()
+            tokens = items[:, :-1] if prior else items  # the prior coordinate is no part of an item's meaning
             with torch.no_grad():
-                out = model._encode_csr(np.asarray(users, dtype=np.int64), history, items.to(item_emb.device),
+                out = model._encode_csr(np.asarray(users, dtype=np.int64), history, tokens.to(item_emb.device),
                                         rows_are_users=False, extra=extra)
             model.train(was)
-            return out
+            return torch.cat([out, out.new_ones(len(out), 1)], dim=1) if prior else out
 
         degree = torch.as_tensor(np.asarray(train.getnnz(axis=0)), device=item_emb.device)
         if user_emb is None:
@@ -603,13 +670,37 @@ class SemGraph(TrainableModel):
         treats an item without interactions: ``V⁰ = z``, then ``V⁽ˡ⁺¹⁾ = S V⁽ˡ⁾`` over
         ``neighbours`` ``(m, n_items)`` (row-normalised text similarities to the
         catalogue) with the catalogue's item ``layers`` ``(L + 1, n_items, d)``."""
+        if not self.config.use_text:
+            raise ConfigError("this semgraph run was trained with model.use_text = false: it cannot place "
+                              "items (or sentences) by their text")
         z = self.item_proj(text.to(self.item_text.device))  # (m, d)
         steps = [z]
         if neighbours is not None and layers is not None and self.config.layers > 0:
             s = torch.as_tensor(neighbours.toarray(), dtype=z.dtype, device=z.device)  # (m, n_items)
             for layer in layers[: self.config.layers]:
                 steps.append(s @ layer.to(z.device))
-        return self._out(torch.stack(steps).mean(0))
+        v = self._out(torch.stack(steps).mean(0))
+        return torch.cat([v, v.new_zeros(len(v), 1)], dim=1) if self.config.item_prior else v  # no prior yet
+
+
+def _sample_contexts(present: torch.Tensor, share: float) -> torch.Tensor:
+    """``present`` ``(B, L)`` with, for a random ``share`` of the rows, only a uniformly
+    random number ``k ∈ [1, n]`` of the row's ``n`` items kept (a random subset)."""
+    b = present.shape[0]
+    n = present.sum(1)  # (B,)
+    k = (torch.rand(b, device=present.device) * n).floor().long() + 1  # (B,) in [1, n]
+    rank = torch.rand(present.shape, device=present.device).masked_fill(~present, 2.0).argsort(1).argsort(1)
+    cut = rank < k[:, None]  # the k randomly first-ranked items of each row
+    chosen = torch.rand(b, device=present.device) < share
+    return torch.where(chosen[:, None], present & cut, present)
+
+
+def _trim(win: torch.Tensor) -> torch.Tensor:
+    """A left-padded window without its leading all-padding columns. The towers'
+    outputs do not change (positions count from the right end, padding is masked); most
+    histories are far shorter than ``max_len``, so this saves most of the work."""
+    used = (win != PAD).any(0).nonzero()
+    return win[:, int(used[0]) :] if len(used) else win[:, -1:]
 
 
 def _gather(items: torch.Tensor, idx: torch.Tensor) -> torch.Tensor:

@@ -141,9 +141,11 @@ class TransformerTower(nn.Module):
         blocks: self-attention blocks.
         heads: attention heads (must divide ``dim``).
         dropout: dropout on the input and inside the blocks.
+        feedforward: width of each block's feed-forward layer (default ``dim``).
     """
 
-    def __init__(self, dim: int, max_len: int, blocks: int, heads: int, dropout: float) -> None:
+    def __init__(self, dim: int, max_len: int, blocks: int, heads: int, dropout: float,
+                 feedforward: int | None = None) -> None:
         super().__init__()
         if dim % heads:
             raise ConfigError(f"model.heads ({heads}) must divide model.dim ({dim})")
@@ -152,7 +154,7 @@ class TransformerTower(nn.Module):
         nn.init.normal_(self.positions.weight, std=0.02)
         self.norm_in = nn.LayerNorm(dim)
         self.dropout = nn.Dropout(dropout)
-        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=dim, dropout=dropout,
+        layer = nn.TransformerEncoderLayer(dim, heads, dim_feedforward=feedforward or dim, dropout=dropout,
                                            activation="gelu", batch_first=True, norm_first=True)
         self.blocks = nn.TransformerEncoder(layer, blocks, enable_nested_tensor=False)
         self.norm_out = nn.LayerNorm(dim)
@@ -182,12 +184,13 @@ class TransformerTower(nn.Module):
         return self.leave_out(x, valid)
 
 
-def build_tower(name: str, dim: int, max_len: int, blocks: int, heads: int, dropout: float) -> nn.Module:
+def build_tower(name: str, dim: int, max_len: int, blocks: int, heads: int, dropout: float,
+                feedforward: int | None = None) -> nn.Module:
     """The tower called ``name`` (one of :data:`TOWERS`)."""
     if name == "mean":
         return MeanTower(dim)
     if name == "attention":
         return AttentionTower(dim, max_len)
     if name == "transformer":
-        return TransformerTower(dim, max_len, blocks, heads, dropout)
+        return TransformerTower(dim, max_len, blocks, heads, dropout, feedforward)
     raise ConfigError(f"model.user_tower: expected one of {', '.join(TOWERS)}, got {name!r}")

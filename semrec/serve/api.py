@@ -4,7 +4,8 @@ items and user deletion over one :class:`~semrec.serve.live.Service`.
 Shapes outside checks rely on::
 
     GET  /recommend?user=ID&k=10          {"user": ID, "items": [{"item", "score", "title"}, ...]}
-    POST /recommend  {"items": [...], "text": "..."}    same shape, "user": null
+         [&diversity=0.3][&novelty=0.5]   re-ranked (semrec.models.rerank), same shape
+    POST /recommend  {"items": [...], "text": "...", "diversity"?, "novelty"?}    same shape, "user": null
     GET  /similar?item=ID&k=10            {"item": ID, "items": [...]}
     GET  /explain?user=ID&item=ID         {"user", "item", "score", "because": [...],
                                            "text_share", "behaviour_share", "sentence", ...}
@@ -15,6 +16,8 @@ Shapes outside checks rely on::
     GET  /users?query=TEXT&limit=20       {"users": [{"user", "n_items"}, ...]}   (search by id)
     GET  /history?user=ID&limit=50        {"user": ID, "known": bool, "items": [{"item", "title",
                                            "rating", "live"}, ...]}   (live events first)
+    GET  /popularity?items=ID,ID          {"head_share", "head_min_interactions", "items": [{"item",
+                                           "interactions", "tail"}, ...]}   (for the web page)
     GET  /                                the web page (``semrec/web/``), its files under /static/
 
 Ids are the dataset's external ids, as strings (JSON integers are accepted and read as
@@ -30,6 +33,7 @@ from __future__ import annotations
 
 import ipaddress
 import json
+import re
 import secrets
 from importlib import resources
 from pathlib import Path
@@ -59,6 +63,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from semrec import __version__
 from semrec.errors import SemrecError
+from semrec.evaluate.ranking import HEAD_SHARE
+from semrec.models.rerank import MAX_NOVELTY, Rerank
 from semrec.serve.live import Conflict, LiveState, NotFound, Service
 from semrec.serve.store import MAX_ID, Event, StoreError
 
@@ -72,6 +78,10 @@ MAX_RATING = 1e9  # ratings are on a small scale; this only keeps them finite in
 
 
 MAX_INT_ID = 10**18  # JSON integers accepted as ids, up to this size either way
+DIVERSITY_HELP = ("re-rank for diversity: maximal marginal relevance λ over item similarity (text, else "
+                  "learned vectors), 0 (default, off) to 1 (most diverse)")
+NOVELTY_HELP = (f"re-rank against popularity: inverse-propensity strength β, the relevance divided by "
+                f"(item popularity)^β, 0 (default, off) to {MAX_NOVELTY:g}; 1 divides by the whole propensity")
 
 
 def _as_id(value: Any) -> Any:
@@ -161,6 +171,8 @@ class AnonymousIn(_Strict):
     k: int = Field(10, ge=1, le=MAX_K)
     candidates: list[Id] | None = Field(None, max_length=MAX_CANDIDATES)
     category: str | None = Field(None, max_length=MAX_ID, description="COLUMN:VALUE, e.g. genres:Comedy")
+    diversity: float = Field(0.0, ge=0, le=1, allow_inf_nan=False, description=DIVERSITY_HELP)
+    novelty: float = Field(0.0, ge=0, le=MAX_NOVELTY, allow_inf_nan=False, description=NOVELTY_HELP)
 
 
 class Scored(BaseModel):
@@ -218,6 +230,18 @@ class History(BaseModel):
     user: str
     known: bool
     items: list[HistoryItem]
+
+
+class ItemPopularity(BaseModel):
+    item: str
+    interactions: int
+    tail: bool
+
+
+class Popularity(BaseModel):
+    head_share: float
+    head_min_interactions: int
+    items: list[ItemPopularity]
 
 
 class Deleted(BaseModel):
@@ -304,8 +328,8 @@ class _BodyLimit:
 
 
 class _FastRecommend:
-    """Pure ASGI middleware: a well-formed ``GET /recommend?user=ID[&k=N]`` is answered
-    here; every other request, and any request this path cannot answer plainly, goes on
+    """Pure ASGI middleware: a well-formed ``GET /recommend?user=ID[&k=N]`` (also with
+    ``&diversity=X`` / ``&novelty=Y`` as plain decimals: re-ranked) is answered here; every other request, and any request this path cannot answer plainly, goes on
     to the FastAPI app, which owns validation, error messages and the OpenAPI schema.
 
     Why: FastAPI's per-request machinery (dependency solving, query validation, response
@@ -324,7 +348,7 @@ class _FastRecommend:
             query = _plain_recommend_query(scope["query_string"])
             if query is not None:
                 try:
-                    items = self.service.state.recommend(query[0], query[1])
+                    items = self.service.state.recommend(query[0], query[1], None, query[2])
                 except SemrecError:
                     items = None  # the app answers again, with its error response
                 if items is not None:
@@ -333,19 +357,30 @@ class _FastRecommend:
         await self.app(scope, receive, send)
 
 
-def _plain_recommend_query(raw: bytes) -> tuple[str, int] | None:
-    """``(user, k)`` from ``user=ID[&k=N]`` when both are plainly valid, else ``None``."""
+def _plain_recommend_query(raw: bytes) -> tuple[str, int, Rerank | None] | None:
+    """``(user, k, rerank)`` from ``user=ID[&k=N][&diversity=X][&novelty=Y]`` when every
+    part is plainly valid (strengths as plain decimals in range), else ``None``."""
     try:
         pairs = parse_qsl(raw.decode("ascii"), keep_blank_values=True, strict_parsing=True)
     except (UnicodeDecodeError, ValueError):
         return None
     params = dict(pairs)
-    if len(params) != len(pairs) or not params.keys() <= {"user", "k"}:
+    if len(params) != len(pairs) or not params.keys() <= {"user", "k", "diversity", "novelty"}:
         return None
     user, k = params.get("user", ""), params.get("k", "10")
     if not 1 <= len(user) <= MAX_ID or not (k.isascii() and k.isdigit()) or not 1 <= int(k) <= MAX_K:
         return None
-    return user, int(k)
+    strengths = []
+    for name, top in (("diversity", 1.0), ("novelty", MAX_NOVELTY)):
+        text = params.get(name, "0")
+        if len(text) > 20 or not _PLAIN_DECIMAL.fullmatch(text) or not 0 <= float(text) <= top:
+            return None
+        strengths.append(float(text))
+    rerank = Rerank(*strengths)
+    return user, int(k), rerank if rerank.active else None
+
+
+_PLAIN_DECIMAL = re.compile(r"[0-9]+(\.[0-9]+)?")
 
 
 async def _send_json(send, status: int, content: Any) -> None:
@@ -459,8 +494,12 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         candidates: Annotated[str | None, Query(max_length=MAX_CANDIDATES * (MAX_ID + 1),
                                                 description="comma-separated item ids allowed")] = None,
         category: Annotated[str | None, Query(max_length=MAX_ID, description="COLUMN:VALUE")] = None,
+        diversity: Annotated[float, Query(ge=0, le=1, allow_inf_nan=False, description=DIVERSITY_HELP)] = 0.0,
+        novelty: Annotated[float, Query(ge=0, le=MAX_NOVELTY, allow_inf_nan=False,
+                                        description=NOVELTY_HELP)] = 0.0,
     ) -> dict[str, Any]:
-        """Top-k items for a user, seen items left out; unknown users get cold-start picks."""
+        """Top-k items for a user, seen items left out; unknown users get cold-start picks.
+        ``diversity`` and ``novelty`` re-rank the best max(100, 2k) (scores stay the model's)."""
         state = service.state
         cand = None if candidates is None else [c for c in candidates.split(",") if c]
         if cand is not None and len(cand) > MAX_CANDIDATES:
@@ -468,14 +507,17 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
         if category is not None and not state.categories_loaded:
             await run_in_threadpool(state.categories)  # reads the dataset: not on the event loop
         allowed = state.candidates(cand, category)
-        return {"user": user, "items": state.recommend(user, k, allowed)}
+        rerank = Rerank(diversity, novelty)
+        return {"user": user, "items": state.recommend(user, k, allowed, rerank if rerank.active else None)}
 
     @app.post("/recommend", response_model=Recommendations, responses=_errors(404))
     def recommend_anonymous(body: AnonymousIn) -> dict[str, Any]:
         """Top-k for someone described by item ids and/or a sentence (cold start)."""
         state = service.state
         allowed = state.candidates(body.candidates, body.category)
-        return {"user": None, "items": state.recommend_anonymous(body.items, body.text, body.k, allowed)}
+        rerank = Rerank(body.diversity, body.novelty)
+        items = state.recommend_anonymous(body.items, body.text, body.k, allowed, rerank if rerank.active else None)
+        return {"user": None, "items": items}
 
     @app.get("/similar", response_model=Similar, responses=_errors(404))
     async def similar(
@@ -541,6 +583,18 @@ def create_app(service: Service, token: str | None = None, fast_reads: bool = Tr
     ) -> dict[str, Any]:
         """A user's items: posted events first, then the run's, highest rated first."""
         return user_history(service.state, user, limit)
+
+    @app.get("/popularity", response_model=Popularity, responses=_errors(404))
+    def popularity(
+        items: Annotated[str, Query(min_length=1, max_length=MAX_CANDIDATES * (MAX_ID + 1),
+                                    description="comma-separated item ids")],
+    ) -> dict[str, Any]:
+        """Training interactions of items and whether each is in the long tail (outside
+        the most-trained 20% of the run's items), for the web page's tail marks."""
+        ids = [i for i in items.split(",") if i]
+        if not ids or len(ids) > MAX_CANDIDATES:
+            raise _HTTPError(422, f"items: between 1 and {MAX_CANDIDATES} item ids, got {len(ids)}")
+        return item_popularity(service.state, ids)
 
     # the web page: static files shipped inside the package, no build step
     app.mount("/static", StaticFiles(directory=WEB_DIR), name="static")
@@ -632,6 +686,24 @@ def user_history(state: LiveState, user: str, limit: int) -> dict[str, Any]:
         ext = cat.items.to_external([row["i"]])[0]
         out.append({"item": ext, "title": cat.titles.get(ext), "rating": row["rating"], "live": row["live"]})
     return {"user": user, "known": entry.index is not None or bool(len(entry.items)), "items": out}
+
+
+def item_popularity(state: LiveState, ids: list[str]) -> dict[str, Any]:
+    """``{"head_share", "head_min_interactions", "items": [{"item", "interactions", "tail"}]}``:
+    the head is the top ``HEAD_SHARE`` of the run's items by training interactions, as
+    ``semrec evaluate`` counts it (:func:`~semrec.evaluate.metrics.head_items`); an item
+    posted to the service since has none and is in the tail."""
+    cat = state.cat
+    idx = cat.items.indices(ids)
+    if (idx < 0).any():
+        missing = [i for i, j in zip(ids, idx) if j < 0][:5]
+        raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
+    counts, head = state.item_counts(), state.head_items()
+    rows = []
+    for item, i in zip(ids, idx.tolist()):
+        n = int(counts[i]) if i < len(counts) else 0
+        rows.append({"item": item, "interactions": n, "tail": not (i < len(head) and bool(head[i]))})
+    return {"head_share": HEAD_SHARE, "head_min_interactions": int(counts[head].min()), "items": rows}
 
 
 class _HTTPError(Exception):

@@ -55,8 +55,11 @@ import torch
 from semrec.artifacts.run import Run, hold_folder, load_run, release_folder
 from semrec.data.idmap import IdMap
 from semrec.errors import RunError, SemrecError
-from semrec.models.base import EmbeddingScorer
+from semrec.evaluate.metrics import head_items
+from semrec.evaluate.ranking import HEAD_SHARE
+from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.itemknn import ItemKNN
+from semrec.models.rerank import ItemSpace, Rerank, item_counts, item_space, rerank
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
@@ -244,6 +247,9 @@ class LiveState:
         self._categories_lock = threading.Lock()
         self._popular: torch.Tensor | None = None
         self._user_np: np.ndarray | None = None
+        self._counts: np.ndarray | None = None  # training interactions per run item, for re-ranking
+        self._space: ItemSpace | None = None  # the run's item space, for re-ranking
+        self._head: np.ndarray | None = None  # the run's short head, for tail marks
 
     def start_from(self, mark: Watermark) -> None:
         """Count the store rows (and deletions) ``mark`` names as already in the run."""
@@ -515,21 +521,32 @@ class LiveState:
         return self._categories
 
     def recommend(
-        self, user: str, k: int, allowed: np.ndarray | None = None
+        self, user: str, k: int, allowed: np.ndarray | None = None, rerank: Rerank | None = None
     ) -> list[dict]:
         """Top-``k`` ``[{"item", "score", "title"}]`` for ``user``; an unknown (or deleted)
-        user with no events gets the most popular items."""
+        user with no events gets the most popular items. With an active ``rerank`` the
+        best ``rerank.pool_size(k)`` are ranked as usual (from the user's precomputed row
+        when it is deep enough, else by the normal path) and ``k`` of them re-ranked."""
         cat = self.cat
+        if rerank is None or not rerank.active:
+            return _format(cat, *self._ranked(cat, user, k, allowed))
+        # a pool deeper than the catalogue is the catalogue (and a cached row holds all of it)
+        pool = max(k, min(rerank.pool_size(k), len(cat.items)))
+        scores, idx = self._ranked(cat, user, pool, allowed)
+        return _format(cat, *self._reranked(cat, scores, idx, k, rerank))
+
+    def _ranked(self, cat: Catalogue, user: str, k: int,
+                allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
+        """``(scores, items)`` of the user's best ``k``, best first."""
         entry = self.user_entry(user)
         if entry.index is None and not len(entry.items):
             return self._popular_items(cat, k, allowed)
         hit = None if allowed is not None else self._cached(cat, entry, k)
         if hit is not None:
-            return _format(cat, *hit)
+            return hit
         seen = self.seen(entry)
         if self.vector_model:
-            scores, idx = cat.index.search(self.query(entry), k, exclude=seen, allowed=allowed)
-            return _format(cat, scores, idx)
+            return cat.index.search(self.query(entry), k, exclude=seen, allowed=allowed)
         cs = _coldstart()
         scores = cs.anonymous_scores(self.run, entry.items, None, entry.index)
         return self._top(cat, scores, k, seen, allowed)
@@ -543,13 +560,13 @@ class LiveState:
             return None
         return cat.top.row(entry.index, k)
 
-    def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> list[dict]:
+    def _popular_items(self, cat: Catalogue, k: int, allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         if self._popular is None:
             self._popular = _coldstart().popularity(self.run)
         return self._top(cat, self._popular.clone(), k, None, allowed)
 
     def _top(self, cat: Catalogue, scores: torch.Tensor, k: int, seen: np.ndarray | None,
-             allowed: np.ndarray | None) -> list[dict]:
+             allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         n = scores.shape[0]  # the run's items; new items are not scored by this path
         seen_row = None
         if seen is not None and len(seen):
@@ -558,28 +575,71 @@ class LiveState:
         if allowed is not None:
             allowed = allowed[allowed < n]
             if not len(allowed):
-                return []
+                return np.zeros(0, np.float32), np.zeros(0, np.int64)
         values, indices = topk(scores[None, :].float().clone(), k, seen=seen_row, candidates=allowed)
-        return _format(cat, values[0].numpy(), indices[0].numpy())
+        return values[0].numpy(), indices[0].numpy()
+
+    # ------------------------------------------------------------------ re-ranking
+    def item_counts(self) -> np.ndarray:
+        """Training interactions per run item ``(n_run_items,)`` (items posted since: none)."""
+        if self._counts is None:
+            self._counts = item_counts(self.run.split.train.items, len(self.run.items))
+        return self._counts
+
+    def head_items(self) -> np.ndarray:
+        """``(n_run_items,)`` bool: the short head, the top ``HEAD_SHARE`` of the run's items
+        by training interactions (:func:`semrec.evaluate.metrics.head_items`)."""
+        if self._head is None:
+            self._head = head_items(self.item_counts(), HEAD_SHARE)
+        return self._head
+
+    def item_space(self, cat: Catalogue) -> ItemSpace:
+        """Where re-ranking measures similarity (:func:`semrec.models.rerank.item_space`):
+        the run's text vectors (an item posted since has none: unlike every item), else the
+        served item vectors, new items included, else training co-occurrence."""
+        if self._space is None:
+            self._space = item_space(self.run.model, self.run.scorer, self.run.train_matrix())
+        if self._space.name == "learned" and cat.index is not None:
+            return ItemSpace("learned", cat.index.vectors)
+        return self._space
+
+    def _reranked(self, cat: Catalogue, scores: np.ndarray, idx: np.ndarray, k: int,
+                  settings: Rerank) -> tuple[np.ndarray, np.ndarray]:
+        """``k`` of a pool re-ranked by ``settings`` (:func:`semrec.models.rerank.rerank`)."""
+        scores, idx = np.asarray(scores, dtype=np.float64), np.asarray(idx, dtype=np.int64)
+        if not len(idx):
+            return scores, idx
+        space = self.item_space(cat) if settings.diversity > 0 else None
+        out_s, out_i = rerank(scores[None, :], idx[None, :], k, diversity=settings.diversity,
+                              novelty=settings.novelty, space=space, counts=self.item_counts())
+        return out_s[0], out_i[0]
 
     def recommend_anonymous(self, items: Sequence[str], text: str | None, k: int,
-                            allowed: np.ndarray | None = None) -> list[dict]:
-        """Top-``k`` for someone described by item ids and/or a sentence."""
+                            allowed: np.ndarray | None = None, rerank: Rerank | None = None) -> list[dict]:
+        """Top-``k`` for someone described by item ids and/or a sentence (re-ranked by
+        ``rerank`` as :meth:`recommend` does)."""
         cat = self.cat
         idx = cat.items.indices(list(items))
         if (idx < 0).any():
             missing = [str(c) for c, i in zip(items, idx) if i < 0][:5]
             raise NotFound(f"items: unknown item id(s) {', '.join(missing)}")
-        idx = np.unique(idx)
+        idx = _coldstart().last_occurrences(idx)  # in the order given: a history model reads the newest last
+        if text is not None and not text.strip():
+            raise SemrecError("text: the text is empty; describe what the user likes or leave it out")
+        n = k if rerank is None or not rerank.active else max(k, min(rerank.pool_size(k), len(cat.items)))
+        scores, found = self._ranked_anonymous(cat, idx, text, n, allowed)
+        if rerank is not None and rerank.active:
+            scores, found = self._reranked(cat, scores, found, k, rerank)
+        return _format(cat, scores, found)
+
+    def _ranked_anonymous(self, cat: Catalogue, idx: np.ndarray, text: str | None, k: int,
+                          allowed: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
         cs = _coldstart()
         if not len(idx) and text is None:
             return self._popular_items(cat, k, allowed)
-        if text is not None and not text.strip():
-            raise SemrecError("text: the text is empty; describe what the user likes or leave it out")
         if self.vector_model:
             vec = cs.user_vector(cat.view, idx, text, None)
-            scores, found = cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
-            return _format(cat, scores, found)
+            return cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
         scores = cs.anonymous_scores(self.run, idx[idx < len(self.run.items)], text, None)
         return self._top(cat, scores, k, idx, allowed)
 
@@ -610,11 +670,14 @@ class LiveState:
         """Why ``item`` suits ``user``: the past items that contributed most and the share
         of the item's representation carried by text versus behaviour.
 
-        Contributions: for embedding models, item ``j`` of the user's history ``N_u``
-        contributes ``<V_j, V_i> / sqrt(|N_u| · d_j)`` — the one-step propagation that
-        folds a user in from their items (:meth:`EmbeddingScorer.fold_in`), split per
-        item; for ItemKNN the learned similarity ``sim[j, i]``; for ``semantic`` the
-        cosine of the two texts. Shares are over the positive contributions.
+        Contributions: for ``semgraph`` (users encoded from their history), what the
+        served score loses without item ``j``: ``s(u, i) − s(u without j, i)``, both
+        computed by the run's own user tower; for other embedding models, item ``j`` of
+        the user's history ``N_u`` contributes ``<V_j, V_i> / sqrt(|N_u| · d_j)`` — the
+        one-step propagation that folds a user in from their items
+        (:meth:`EmbeddingScorer.fold_in`), split per item; for ItemKNN the learned
+        similarity ``sim[j, i]``; for ``semantic`` the cosine of the two texts. Shares
+        are over the positive contributions.
         """
         cat = self.cat
         i = cat.items.get(item)
@@ -623,7 +686,7 @@ class LiveState:
         entry = self.user_entry(user)
         history = self.seen(entry)
         history = history[history != i]
-        contrib = self._contributions(cat, history, i)
+        contrib = self._contributions(cat, history, i, entry)
         order = np.argsort(-contrib, kind="stable")
         positive = contrib[contrib > 0]
         total = float(positive.sum()) if len(positive) else 0.0
@@ -649,10 +712,18 @@ class LiveState:
         out["sentence"] = explanation_sentence(out)
         return out
 
-    def _contributions(self, cat: Catalogue, history: np.ndarray, i: int) -> np.ndarray:
+    def ordered_history(self, entry: LiveUser) -> np.ndarray:
+        """The user's items, oldest first: the run's by time, then the live ones in event order."""
+        known = self.run.history_of(entry.index) if entry.index is not None else np.zeros(0, dtype=np.int64)
+        return _coldstart().last_occurrences(np.concatenate([known, entry.items]))
+
+    def _contributions(self, cat: Catalogue, history: np.ndarray, i: int, entry: LiveUser) -> np.ndarray:
         if not len(history):
             return np.zeros(0, dtype=np.float32)
         model = self.run.model
+        scorer = cat.view.scorer
+        if isinstance(scorer, HistoryScorer):
+            return self._leave_one_out(cat, scorer, history, i, entry)
         if self.vector_model:
             vectors = cat.index.vectors
             degree = np.ones(len(vectors), dtype=np.float32)
@@ -666,6 +737,24 @@ class LiveState:
             emb = model.item_emb.float().cpu()
             return (emb[torch.as_tensor(history)] @ emb[i]).numpy()
         return np.zeros(len(history), dtype=np.float32)  # popularity, graph filter: no per-item story
+
+    def _leave_one_out(self, cat: Catalogue, scorer: HistoryScorer, history: np.ndarray, i: int,
+                       entry: LiveUser) -> np.ndarray:
+        """``s(u, i) − s(u without j, i)`` for every ``j`` of ``history``, through the tower."""
+        seq = self.ordered_history(entry)
+        seq = seq[seq != i]
+        n = len(seq)
+        # row 0: the whole history; row r: without its item r − 1; values give the order
+        rows = [np.arange(n)] + [np.delete(np.arange(n), r) for r in range(n)]
+        indptr = np.cumsum([0] + [len(r) for r in rows])
+        cols = np.concatenate([seq[r] for r in rows])
+        order = np.concatenate([r.astype(np.float64) + 1 for r in rows])
+        m = sp.csr_matrix((order, cols, indptr), shape=(len(rows), scorer.n_items))
+        users = np.full(len(rows), -1 if entry.index is None else entry.index, dtype=np.int64)
+        vectors = scorer.user_vectors(users, m).float().cpu().numpy()  # (n + 1, d)
+        scores = vectors @ cat.index.vectors[i]  # (n + 1,)
+        by_item = dict(zip(seq.tolist(), (scores[0] - scores[1:]).tolist()))
+        return np.asarray([by_item.get(int(j), 0.0) for j in history], dtype=np.float32)
 
     def _text_share(self, cat: Catalogue, i: int) -> float | None:
         model = self.run.model

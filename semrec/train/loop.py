@@ -19,11 +19,12 @@ import torch
 from tqdm.auto import tqdm
 
 from semrec.data.split import Split
-from semrec.errors import ConfigError
+from semrec.errors import ConfigError, TrainingDiverged
 from semrec.graph.interaction import InteractionGraph
 from semrec.models.base import Batch, TrainableModel
 from semrec.train import distributed
 from semrec.train.sampler import NegativeSampler, n_batches, ranking_batches, rating_batches, user_batches
+from semrec.train.threads import use_threads
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,11 @@ class TrainConfig:
         tensorboard: write TensorBoard logs (per-epoch scalars, hyper-parameters, final
             metrics) into the run folder (default true; ``--set tensorboard=false`` turns
             them off).
+        threads: threads of torch's intra-op pool and numpy's BLAS. ``None`` (default):
+            the cores other processes leave free, at least one, chosen when a ``semrec``
+            command starts (:mod:`semrec.train.threads`: a busy pool slows small
+            operations far beyond a fair share of the CPU); library callers keep their
+            own setting unless this is set.
     """
 
     epochs: int = 300
@@ -81,6 +87,7 @@ class TrainConfig:
     progress: bool = True
     refit: bool = False
     tensorboard: bool = True
+    threads: int | None = None
 
     def __post_init__(self) -> None:
         for name in ("epochs", "batch_size", "n_negatives", "eval_every"):
@@ -88,8 +95,15 @@ class TrainConfig:
                 raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
         if self.lr <= 0:
             raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if self.weight_decay < 0:
+            raise ConfigError(f"train.weight_decay must be >= 0, got {self.weight_decay}")
+        if self.seed < 0:
+            raise ConfigError(f"train.seed must be a whole number >= 0, got {self.seed}")
         if self.patience < 0:
             raise ConfigError(f"train.patience must be >= 0, got {self.patience}")
+        if self.threads is not None and self.threads < 1:
+            raise ConfigError(f"train.threads must be at least 1 (or none: chosen from the load), "
+                              f"got {self.threads}")
 
 
 def resolve_device(name: str, field: str = "train.device") -> torch.device:
@@ -164,6 +178,8 @@ def fit(
     """
     from semrec.evaluate.ranking import evaluate_ranking, evaluate_rating
 
+    if config.threads is not None:
+        use_threads(config.threads)
     rng = seed_everything(config.seed)
     ctx = distributed.context()
     device = distributed.device_for(ctx, device or resolve_device(config.device))
@@ -243,9 +259,11 @@ def fit(
             train_s = time.perf_counter() - t0
             total_train_s += train_s
             record: dict = {"epoch": epoch, **{k: v / steps for k, v in sums.items()}, "train_s": train_s}
-            if not math.isfinite(record["loss"]):
-                raise FloatingPointError(
-                    f"training diverged at epoch {epoch} (loss {record['loss']}); lower train.lr"
+            finite = math.isfinite(record["loss"]) and all(torch.isfinite(p).all() for p in model.parameters())
+            if not finite:
+                raise TrainingDiverged(
+                    f"training diverged at epoch {epoch} (loss {record['loss']:.4g}, or weights no longer "
+                    "finite); lower train.lr (or the model's regularisation weight)"
                 )
             last = epoch == config.epochs or (
                 config.max_seconds is not None and total_train_s >= config.max_seconds

@@ -44,6 +44,46 @@ function k() {
   return Number.isFinite(v) && v >= 1 ? Math.min(v, 100) : 10;
 }
 
+// The re-ranking knobs as query parameters ("" when both are off: the model's own order).
+function knobQuery() {
+  let q = "";
+  for (const name of ["diversity", "novelty"]) {
+    const v = Number($(name).value);
+    if (Number.isFinite(v) && v > 0) q += `&${name}=${$(name).value}`;
+  }
+  return q;
+}
+
+function knobBody() {
+  return { diversity: Number($("diversity").value) || 0, novelty: Number($("novelty").value) || 0 };
+}
+
+function knobText() {
+  const parts = [];
+  if (Number($("diversity").value) > 0) parts.push(`diversity ${$("diversity").value}`);
+  if (Number($("novelty").value) > 0) parts.push(`less popular ${$("novelty").value}`);
+  return parts.length ? ` · re-ranked: ${parts.join(", ")}` : "";
+}
+
+// Mark the long-tail items of a shown list; returns how many there are.
+async function markTail(list, ids) {
+  if (!ids.length) return 0;
+  const data = await api(`/popularity?items=${ids.map(encodeURIComponent).join(",")}`);
+  let n = 0;
+  for (const p of data.items) {
+    if (!p.tail) continue;
+    n += 1;
+    const li = list.querySelector(`li[data-item="${CSS.escape(p.item)}"]`);
+    if (li && !li.querySelector(".badge.tail")) {
+      li.querySelector(".title").after(" ", el("span", {
+        class: "badge tail",
+        title: `long tail: ${p.interactions} training interactions (the head has at least ${data.head_min_interactions})`,
+      }, "tail"));
+    }
+  }
+  return n;
+}
+
 function itemLabel(it) {
   const frag = document.createDocumentFragment();
   frag.append(el("span", { class: "title" }, it.title || `item ${it.item}`), " ",
@@ -91,7 +131,7 @@ async function loadHistory(user) {
 
 async function loadRecs(user) {
   $("recs-status").textContent = "loading…";
-  const data = await api(`/recommend?user=${encodeURIComponent(user)}&k=${k()}`);
+  const data = await api(`/recommend?user=${encodeURIComponent(user)}&k=${k()}${knobQuery()}`);
   const list = $("recs");
   const shown = new Set();
   const rows = data.items.map((it) => {
@@ -110,9 +150,12 @@ async function loadRecs(user) {
   list.replaceChildren(...rows);
   const changed = lastRecs.size > 0 ? [...shown].filter((i) => !lastRecs.has(i)).length : null;
   lastRecs = shown;
-  $("recs-status").textContent = changed === null
+  const status = changed === null
     ? `top ${data.items.length}`
     : `updated: ${changed} new item${changed === 1 ? "" : "s"} in the top ${data.items.length}`;
+  $("recs-status").textContent = status + knobText();
+  const tail = await markTail(list, data.items.map((it) => it.item));
+  $("recs-status").textContent = `${status} · ${tail} from the long tail${knobText()}`;
 }
 
 async function explain(user, item, target) {
@@ -146,10 +189,13 @@ async function postEvent(item, rating) {
 // ---------------------------------------------------------------- cold start
 async function coldStart(text) {
   $("cold-status").textContent = "loading…";
-  const data = await api("/recommend", { method: "POST", body: JSON.stringify({ text, k: k() }) });
-  $("cold-recs").replaceChildren(...data.items.map((it) => el("li", { class: "rec" }, itemLabel(it),
+  const data = await api("/recommend", { method: "POST", body: JSON.stringify({ text, k: k(), ...knobBody() }) });
+  const list = $("cold-recs");
+  list.replaceChildren(...data.items.map((it) => el("li", { class: "rec", "data-item": it.item }, itemLabel(it),
     el("span", { class: "score" }, ` score ${it.score.toFixed(3)}`))));
-  $("cold-status").textContent = `top ${data.items.length} for “${text}”`;
+  $("cold-status").textContent = `top ${data.items.length} for “${text}”${knobText()}`;
+  const tail = await markTail(list, data.items.map((it) => it.item));
+  $("cold-status").textContent = `top ${data.items.length} for “${text}” · ${tail} from the long tail${knobText()}`;
 }
 
 // ---------------------------------------------------------------- wiring
@@ -179,6 +225,13 @@ document.addEventListener("DOMContentLoaded", () => {
     ev.preventDefault();
     await postEvent($("event-item").value.trim(), $("event-rating").value);
   }));
+  for (const name of ["diversity", "novelty"]) {
+    $(name).addEventListener("input", () => { $(`${name}-value`).textContent = $(name).value; });
+    $(name).addEventListener("change", guard(async () => {
+      $(`${name}-value`).textContent = $(name).value;
+      if (currentUser) await loadRecs(currentUser);
+    }));
+  }
   $("cold-form").addEventListener("submit", guard(async (ev) => {
     ev.preventDefault();
     await coldStart($("cold-text").value.trim());

@@ -89,7 +89,8 @@ def test_small_pair(make_folder):
         "Stapler & Staples. Brand: Acme. Categories: Staplers."
     )
     assert render_template(ds.item_template, ds.items.loc["8"]) == "Pen. Categories: Office, Pens. Blue ink."
-    assert any("1 items of Toy.inter.json have no entry in Toy.item.json" in n for n in ds.notes)
+    assert any("Toy.item.json describes only 2 of the 3 items in the interactions (67%; 75% of the "
+               "interactions): the other 1 have no row and so no text, e.g. '9'" in n for n in ds.notes)
     assert any("1 users have an empty item list" in n for n in ds.notes)
 
 
@@ -130,3 +131,9 @@ def test_bad_sequences(make_folder, inter, expected):
 def test_bad_item_entry(make_folder):
     with pytest.raises(DataError, match="item '3': expected an object of text fields, got str"):
         load_dataset(_pair(make_folder, {"u1": [3]}, items={"3": "just a title"}))
+
+
+def test_an_item_file_describing_none_of_the_items_is_refused(make_folder):
+    # before the fix (3433209) this trained without a word on a catalogue of strangers
+    with pytest.raises(DataError, match=r"Toy.item.json: none of its 2 item ids occurs in the interactions"):
+        load_dataset(_pair(make_folder, {"u1": ["B07", "B08"]}))

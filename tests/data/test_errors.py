@@ -160,3 +160,24 @@ def test_ragged_line(make_folder):
 def test_malformed_lightgcn_line(make_folder):
     err = _error(make_folder({"train.txt": "0 1\n1 2 three\n", "test.txt": "0 2\n"}))
     assert err.row == 2 and "got 'three'" in str(err)
+
+
+# ------------------------------------------------------------------ found while trying to break it (issue 20)
+
+
+@pytest.mark.parametrize("value", ["99999999999999999999999", "1e30", "-1e19"])
+def test_a_timestamp_beyond_64_bits_is_named(make_folder, value):
+    # 99999999999999999999999 raised OverflowError and 1e30 was cast to garbage before the
+    # fix (3433209)
+    err = _error(make_folder({"interactions.csv": HEADER + f"u1,i1,4,{value}\n"}))
+    assert (err.row, err.column) == (2, "timestamp")
+    assert f"expected an integer Unix timestamp or an ISO 8601 date-time, got '{value}'" in str(err)
+
+
+@pytest.mark.parametrize("text", [HEADER.replace("item_id", '"item_id') + "u1,i1,4,5\n",
+                                  HEADER + 'u1,i1,4,5\nu2,"i2,4,5\nu3,i3,4,5\n'])
+def test_a_quote_never_closed_is_named(make_folder, text):
+    # in the header it raised pandas' ParserError before the fix (3433209)
+    err = _error(make_folder({"interactions.csv": text}))
+    assert 'a field opens a quote (") that is never closed' in str(err)
+    assert err.file.endswith("interactions.csv")

@@ -254,3 +254,40 @@ def test_no_positive_interactions():
     ds = _dataset(implicit_threshold=10.0)
     with pytest.raises(DataError, match="no interactions to split"):
         make_split(ds, "random")
+
+
+# ------------------------------------------------------------------ nothing to test on (issue 20)
+
+
+@pytest.mark.parametrize("kind", ["random", "temporal"])
+@pytest.mark.parametrize("per_user", [2, 4, 5])
+def test_short_histories_under_a_per_user_split_are_a_clear_error(kind, per_user):
+    # 10% of at most 5 interactions rounds to 0 for every user: the run used to train and then
+    # fail in evaluation with a traceback (failed before the fix on 3433209)
+    ds = _dataset(per_user=per_user)
+    with pytest.raises(ConfigError) as err:
+        make_split(ds, f"{kind}:0.8/0.1/0.1")
+    message = str(err.value)
+    assert f"10% of {per_user} interactions (the most any user has) rounds to 0" in message
+    assert "leave-one-out" in message
+    # the fraction it suggests does hold something out
+    suggested = message.rsplit("e.g. ", 1)[1].rstrip(")")
+    assert suggested.startswith(f"{kind}:")
+    assert len(make_split(ds, suggested).test) > 0
+    assert len(make_split(ds, "leave-one-out").test) == 30
+
+
+def test_single_interactions_cannot_be_split_per_user():
+    with pytest.raises(ConfigError, match="every user has a single interaction"):
+        make_split(_dataset(per_user=1), "random")
+
+
+def test_a_split_whose_test_part_is_dropped_entirely_is_a_clear_error():
+    # every test item is unseen in training, so the test part ends up empty
+    train = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["x", "y"]})
+    test = pd.DataFrame({"user_id": ["a", "b"], "item_id": ["z", "w"]})
+    ds = Dataset(name="unseen", interactions=pd.concat([train, test], ignore_index=True),
+                 given={"default": GivenSplit(train=train, test=test)})
+    with pytest.raises(DataError, match=r"leaves nothing to test on \(test: dropped 2 interactions with 2 "
+                                        r"items unseen in training\)"):
+        make_split(ds, "given")

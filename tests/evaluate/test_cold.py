@@ -12,6 +12,7 @@ from semrec.data.idmap import IdMap
 from semrec.data.split import Split
 from semrec.evaluate.cold import cold_sections
 from semrec.evaluate.ranking import evaluate_ranking
+from semrec.models.rerank import ItemSpace, Rerank
 
 
 class FixedScores:
@@ -78,3 +79,22 @@ def test_sparse_users_are_those_with_few_training_interactions():
     assert out["sparse_users"]["max_train"] == 2 and out["sparse_users"]["n_users"] == 1
     assert out["sparse_users"]["hit@1"] == 0.0
     assert cold_sections(FixedScores(table), split, ks=(1,), sparse_max_train=4)["sparse_users"]["hit@1"] == 0.5
+
+
+def test_cold_sections_re_rank_as_the_main_evaluation_does():
+    # items 2, 3, 4 held out; 2 and 3 have the same text, 4 another. User 0 tests on item 4,
+    # user 1 on 2 and 3; both rank 2 > 3 > 4. Plain top-2 among the held-out items: [2, 3]
+    # (user 0 misses, user 1 hits both). MMR with lambda = 1 takes 2, then the item least
+    # like it, 4: user 0 hits at rank 2, user 1 hits once (of 2)
+    split = _split([(0, 0), (1, 1), (2, 0)], [], [(0, 4), (1, 2), (1, 3)], cold_items=[2, 3, 4])
+    table = [[9, 8, 3, 2, 1], [9, 8, 3, 2, 1], [0, 0, 0, 0, 0]]
+    space = ItemSpace("text", np.array([[1.0, 0, 0], [0, 1, 0], [0, 0, 1], [0, 0, 1], [1, 1, 0]]))
+    plain = cold_sections(FixedScores(table), split, ks=(2,))["cold"]
+    assert plain["recall@2"] == pytest.approx((0 + 1) / 2)
+    rerank = Rerank(diversity=1.0)
+    again = cold_sections(FixedScores(table), split, ks=(2,), rerank=rerank, space=space)["cold"]
+    assert again["recall@2"] == pytest.approx((1 + 0.5) / 2) and again["mrr@2"] == pytest.approx((0.5 + 1) / 2)
+    assert again["coverage@2"] == pytest.approx(2 / 3)  # items 2 and 4: the lists stay among the candidates
+    direct = evaluate_ranking(FixedScores(table), split, "test", ks=(2,), candidates=split.cold_items,
+                              rerank=rerank, space=space)
+    assert {k: again[k] for k in direct} == direct

@@ -11,7 +11,14 @@ import torch
 from semrec.data.dataset import Interactions
 from semrec.data.idmap import IdMap
 from semrec.data.split import Split
-from semrec.evaluate.ranking import default_batch_size, evaluate_ranking, evaluate_rating
+from semrec.evaluate.ranking import (
+    default_batch_size,
+    evaluate_ranking,
+    evaluate_rating,
+    evaluated_users,
+    ranking_metrics,
+)
+from semrec.models.rerank import ItemSpace, Rerank, rerank
 
 L2 = math.log2
 NAMES = ("recall", "ndcg", "precision", "hit", "mrr")
@@ -440,3 +447,189 @@ def test_evaluate_rating_bad_input():
     no_ratings = make_split(2, 2, train=[(0, 0)], test=[(1, 1)])
     with pytest.raises(ValueError, match="no ratings"):
         evaluate_rating(lambda u, i: np.zeros(len(u)), no_ratings)
+
+
+# --------------------------------------------------------------------------- beyond accuracy
+
+
+def test_beyond_hand_computed():
+    split, scorer = _hand_split()
+    # item vectors: 3 and 0 point the same way, 1 and 4 another, 2 in between
+    space = ItemSpace("text", np.array([[1.0, 0.0], [0.0, 1.0], [1.0, 1.0], [1.0, 0.0], [0.0, 1.0]]))
+    got = evaluate_ranking(scorer, split, "test", ks=(1, 3), beyond=True, space=space)
+    # training counts (1, 1, 1, 0, 0), N = 3; head = ceil(0.2 * 5) = 1 item: item 0 (ties by index)
+    # lists: user 0 @1 [3], @3 [3, 0, 1]; user 2 @1 [0], @3 [0, 2, 3]
+    # novelty: every listed item counts at most once -> -log2(1/3) each
+    assert got["novelty@1"] == pytest.approx(L2(3), rel=1e-15)
+    assert got["novelty@3"] == pytest.approx(L2(3), rel=1e-15)
+    # popularity @1: (0 + 1) / 2; @3: user 0 (0 + 1 + 1) / 3, user 2 (1 + 1 + 0) / 3
+    assert got["popularity@1"] == pytest.approx(0.5, rel=1e-15)
+    assert got["popularity@3"] == pytest.approx(2 / 3, rel=1e-15)
+    # tail @1: user 0 item 3 (tail), user 2 item 0 (head) -> 1/2; @3: 2/3 each
+    assert got["tail@1"] == pytest.approx(0.5, rel=1e-15)
+    assert got["tail@3"] == pytest.approx(2 / 3, rel=1e-15)
+    # exposure @1 (1, 0, 0, 1, 0): sorted 0 0 0 1 1 -> gini (2*4-6 + 2*5-6) / (5 * 2) = 0.6, entropy ln 2
+    assert got["gini@1"] == pytest.approx(0.6, rel=1e-15)
+    assert got["entropy@1"] == pytest.approx(math.log(2), rel=1e-15)
+    # exposure @3 (2, 1, 1, 2, 0): sorted 0 1 1 2 2 -> (-2*1 + 0*1 + 2*2 + 4*2) / (5 * 6) = 1/3
+    assert got["gini@3"] == pytest.approx(1 / 3, rel=1e-15)
+    assert got["entropy@3"] == pytest.approx(-(2 / 3 * math.log(1 / 3) + 1 / 3 * math.log(1 / 6)), rel=1e-15)
+    # diversity @3: user 0 cos(3,0) = 1, (3,1) = 0, (0,1) = 0 -> 1 - 1/3; user 2 cos(0,2) = r, (0,3) = 1,
+    # (2,3) = r -> 1 - (1 + 2r)/3; @1: no pair in any list -> left out
+    r = 1 / math.sqrt(2)
+    assert got["diversity@3"] == pytest.approx(((1 - 1 / 3) + (1 - (1 + 2 * r) / 3)) / 2, rel=1e-6)
+    assert "diversity@1" not in got
+    # users by training interactions (1 and 1; ties by index): user 0 low, user 2 mid, none high
+    assert got["recall_users_low@3"] == 1.0 and got["recall_users_mid@3"] == 0.0
+    assert got["ndcg_users_low@1"] == pytest.approx(1.0) and "recall_users_high@3" not in got
+    # item groups: no test item is in the head -> head keys left out; tail: users 0 ({1, 3}) and 2 ({4})
+    #   recall_tail@3 (2/2 + 0) / 2; @1: user 0 [3] hits one of 2 -> (1/2 + 0) / 2
+    assert "recall_head@3" not in got and "ndcg_head@1" not in got
+    assert got["recall_tail@3"] == pytest.approx(0.5, rel=1e-15)
+    assert got["recall_tail@1"] == pytest.approx(0.25, rel=1e-15)
+    assert got["ndcg_tail@3"] == pytest.approx(got["ndcg@3"], rel=1e-15)  # every test item is a tail item
+    assert got["beyond"] == {
+        "diversity_space": "text",
+        "head": {"share": 0.2, "n_items": 1, "min_train": 1},
+        "user_groups": {"low": {"n_users": 1, "min_train": 1, "max_train": 1},
+                        "mid": {"n_users": 1, "min_train": 1, "max_train": 1}},
+    }
+    # the accuracy keys do not change
+    plain = evaluate_ranking(scorer, split, "test", ks=(1, 3))
+    assert {k: got[k] for k in plain} == plain
+
+
+def _naive_beyond(split: Split, scores: np.ndarray, ks: list[int], vectors: np.ndarray,
+                  lists: dict[int, list[int]] | None = None) -> dict[str, float]:
+    """The beyond-accuracy keys one user at a time (test part, all items)."""
+    history: dict[int, set[int]] = {}
+    for p in ("train", "valid"):
+        inter = getattr(split, p)
+        for u, i in zip(inter.users.tolist(), inter.items.tolist()):
+            history.setdefault(u, set()).add(i)
+    relevant: dict[int, set[int]] = {}
+    for u, i in zip(split.test.users.tolist(), split.test.items.tolist()):
+        relevant.setdefault(u, set()).add(i)
+    users = sorted(relevant)
+    counts = [0] * split.n_items
+    for i in split.train.items.tolist():
+        counts[i] += 1
+    total = sum(counts)
+    head = set(sorted(range(split.n_items), key=lambda i: (-counts[i], i))[: math.ceil(0.2 * split.n_items)])
+    activity = {u: 0 for u in users}
+    for u in split.train.users.tolist():
+        if u in activity:
+            activity[u] += 1
+    by_activity = sorted(users, key=lambda u: (activity[u], u))
+    group = {u: ("low", "mid", "high")[r * 3 // len(users)] for r, u in enumerate(by_activity)}
+
+    def cos(a, b):
+        return float(vectors[a] @ vectors[b] / (np.linalg.norm(vectors[a]) * np.linalg.norm(vectors[b])))
+
+    def ndcg(hit, n_rel, k):
+        dcg = sum(1 / math.log2(j + 2) for j, h in enumerate(hit) if h)
+        return dcg / sum(1 / math.log2(j + 2) for j in range(min(n_rel, k)))
+
+    out: dict[str, float] = {}
+    for k in ks:
+        acc: dict[str, list[float]] = {}
+        seen_counts = [0] * split.n_items
+        for u in users:
+            if lists is None:
+                ranked = sorted((i for i in range(split.n_items) if i not in history.get(u, set())),
+                                key=lambda i: -scores[u, i])
+            else:
+                ranked = lists[u]
+            top = ranked[:k]
+            for i in top:
+                seen_counts[i] += 1
+            acc.setdefault("novelty", []).append(sum(-math.log2(max(counts[i], 1) / total) for i in top) / len(top))
+            acc.setdefault("popularity", []).append(sum(counts[i] for i in top) / len(top))
+            acc.setdefault("tail", []).append(sum(i not in head for i in top) / len(top))
+            pairs = [(a, b) for x, a in enumerate(top) for b in top[x + 1 :]]
+            if pairs:
+                acc.setdefault("diversity", []).append(1 - sum(cos(a, b) for a, b in pairs) / len(pairs))
+            rel = relevant[u]
+            hit = [i in rel for i in top]
+            acc.setdefault(f"recall_users_{group[u]}", []).append(sum(hit) / len(rel))
+            acc.setdefault(f"ndcg_users_{group[u]}", []).append(ndcg(hit, len(rel), k))
+            for name, members in (("head", head), ("tail", set(range(split.n_items)) - head)):
+                rel_g = rel & members
+                if rel_g:
+                    hit_g = [i in rel_g for i in top]
+                    acc.setdefault(f"recall_{name}", []).append(sum(hit_g) / len(rel_g))
+                    acc.setdefault(f"ndcg_{name}", []).append(ndcg(hit_g, len(rel_g), k))
+        for name, values in acc.items():
+            out[f"{name}@{k}"] = sum(values) / len(values)
+        e = sorted(seen_counts)
+        n = len(e)
+        out[f"gini@{k}"] = sum((2 * r - n - 1) * x for r, x in enumerate(e, 1)) / (n * sum(e))
+        out[f"entropy@{k}"] = -sum(x / sum(e) * math.log(x / sum(e)) for x in e if x)
+    return out
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_beyond_matches_naive_loop(seed):
+    split, scores = _random_split(seed)
+    vectors = np.random.default_rng(seed + 50).standard_normal((split.n_items, 4))
+    ks = [1, 3, 10]
+    want = _naive_beyond(split, scores, ks, vectors)
+    got = evaluate_ranking(FixedScorer(scores), split, "test", ks=ks, batch_size=7, beyond=True,
+                           space=ItemSpace("learned", vectors))
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-12), key
+    beyond_keys = {k for k in got if "@" in k} - {f"{n}@{k}" for n in (*NAMES, "coverage") for k in ks}
+    assert beyond_keys == set(want)
+
+
+def test_ranking_metrics_of_lists_equal_the_evaluator():
+    split, scores = _random_split(7)
+    got = evaluate_ranking(FixedScorer(scores), split, "test", ks=KS, beyond=True,
+                           space=ItemSpace.cooccurrence(split.matrix("train")))
+    users = evaluated_users(split, "test")
+    hist = split.matrix("train+valid").toarray() > 0
+    masked = np.where(hist, -np.inf, scores)[users]
+    lists = np.argsort(-masked, axis=1, kind="stable")  # (N, n_items), every item
+    lists[np.take_along_axis(masked, lists, axis=1) == -np.inf] = -1
+    again = ranking_metrics(lists, split, "test", ks=KS, beyond=True,
+                            space=ItemSpace.cooccurrence(split.matrix("train")))
+    assert set(again) == set(got) and again["beyond"] == got["beyond"]
+    for key in got:
+        if key != "beyond":
+            assert again[key] == pytest.approx(got[key], rel=1e-12, abs=1e-15), key
+    with pytest.raises(ValueError, match="one row per evaluated user"):
+        ranking_metrics(lists[1:], split, "test", ks=KS)
+    with pytest.raises(ValueError, match="needs"):
+        ranking_metrics(lists[:, :3], split, "test", ks=KS)
+
+
+@pytest.mark.parametrize("lam,beta", [(0.5, 0.0), (0.0, 0.8), (0.3, 0.3)])
+def test_reranked_evaluation_matches_reranking_each_pool(lam, beta):
+    split, scores = _random_split(11)
+    vectors = np.random.default_rng(3).standard_normal((split.n_items, 4))
+    space = ItemSpace("text", vectors)
+    settings = Rerank(diversity=lam, novelty=beta, pool=12)
+    ks = [1, 3, 5]
+    got = evaluate_ranking(FixedScorer(scores), split, "test", ks=ks, batch_size=5, beyond=True, space=space,
+                           rerank=settings)
+    # by hand: each user's 12 best unseen items by score, re-ranked alone, measured naively
+    counts = np.bincount(split.train.items, minlength=split.n_items)
+    hist = split.matrix("train+valid").toarray() > 0
+    lists = {}
+    for u in evaluated_users(split, "test").tolist():
+        ranked = [i for i in np.argsort(-scores[u], kind="stable").tolist() if not hist[u, i]][:12]
+        pool_s = np.array([[scores[u, i] for i in ranked]])
+        _, picked = rerank(pool_s, np.array([ranked]), 5, diversity=lam, novelty=beta, space=space, counts=counts)
+        lists[u] = [i for i in picked[0].tolist() if i >= 0]
+    want = _naive_beyond(split, scores, ks, vectors, lists)
+    for key in want:
+        assert got[key] == pytest.approx(want[key], rel=1e-5, abs=1e-12), key
+    assert got["ndcg@5"] != evaluate_ranking(FixedScorer(scores), split, "test", ks=ks)["ndcg@5"]
+
+
+def test_inactive_rerank_changes_nothing_and_diversity_needs_a_space():
+    split, scores = _random_split(12)
+    plain = evaluate_ranking(FixedScorer(scores), split, "test", ks=KS)
+    assert evaluate_ranking(FixedScorer(scores), split, "test", ks=KS, rerank=Rerank()) == plain
+    with pytest.raises(ValueError, match="item space"):
+        evaluate_ranking(FixedScorer(scores), split, "test", ks=KS, rerank=Rerank(diversity=0.2))

@@ -150,7 +150,7 @@ def test_training_lowers_the_loss_with_every_term(make_community_split):
 
 
 @pytest.mark.parametrize("settings", [{"loss": "bpr"}, {"negatives": 5}, {"user_tower": "attention"},
-                                      {"user_ids": True, "reg": 1e-3}, {"normalize": False}])
+                                      {"user_ids": True, "reg": 1e-3}, {"normalize": False}, {"item_prior": False}])
 def test_every_objective_and_tower_learns_the_communities(make_community_split, settings):
     split = make_community_split()
     seed_everything(2)
@@ -226,9 +226,12 @@ def test_user_text_joins_the_user_vector(make_community_split):
 
 
 def test_auto_settings_follow_the_split_and_causal_towers_need_order():
-    assert resolve_history(SemGraphConfig(), sequential=True).user_tower == "transformer"
+    seq = resolve_history(SemGraphConfig(), sequential=True)
+    assert (seq.user_tower, seq.history, seq.temperature) == ("transformer", "sequence", 0.1)
     flat = resolve_history(SemGraphConfig(), sequential=False)
-    assert (flat.user_tower, flat.history) == ("mean", "set")
+    assert (flat.user_tower, flat.history, flat.temperature) == ("mean", "set", 0.3)
+    mine = resolve_history(SemGraphConfig(user_tower="attention", temperature=0.2), True)
+    assert (mine.user_tower, mine.history, mine.temperature) == ("attention", "sequence", 0.2)
     with pytest.raises(ConfigError, match="ordered histories"):
         resolve_history(SemGraphConfig(user_tower="transformer"), sequential=False)
     with pytest.raises(ConfigError, match="needs ordered data"):

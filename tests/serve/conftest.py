@@ -30,6 +30,24 @@ def semgraph_run_master(toy_data, tmp_path_factory, train_run) -> Path:
                       "patience=100"])
 
 
+@pytest.fixture(scope="session")
+def transformer_run_master(toy_data, tmp_path_factory) -> Path:
+    """semgraph with its transformer user tower: a leave-one-out split of the timed tastes."""
+    from semrec.pipeline import build_config, train_and_save
+
+    out = tmp_path_factory.mktemp("runs") / "transformer"
+    config = build_config("semgraph", split="leave-one-out", sets=[
+        "progress=false", "seed=0", "epochs=15", "dim=16", "hidden=32", "lr=0.01", "batch_size=64",
+        "knn=5", "patience=100", "max_len=10"])
+    train_and_save(str(toy_data), config, out)
+    return out
+
+
+@pytest.fixture
+def transformer_run(transformer_run_master, tmp_path) -> Path:
+    return Path(shutil.copytree(transformer_run_master, tmp_path / "transformer"))
+
+
 @pytest.fixture
 def mf_run(mf_run_master, tmp_path) -> Path:
     """A private copy of the MF run (its event store lives inside the folder)."""

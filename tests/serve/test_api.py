@@ -1,12 +1,15 @@
 """The HTTP API over real HTTP on loopback (uvicorn in a thread), MF run, SQLite store."""
 import json
+import math
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from uuid import uuid4
 
 import httpx
+import numpy as np
 import pytest
 
+from semrec.models.rerank import ItemSpace, rerank
 from semrec.serve.api import MAX_BODY, MAX_K
 from semrec.serve.store import EventStore
 
@@ -35,16 +38,76 @@ def test_the_fast_read_path_answers_byte_for_byte_as_fastapi(serve, mf_run, tmp_
     fast = serve(mf_run, f"sqlite:///{tmp_path / 'fast.sqlite'}")
     slow = serve(mf_run, f"sqlite:///{tmp_path / 'slow.sqlite'}", fast_reads=False)
     queries = [{"user": "u3"}, {"user": "u3", "k": 1}, {"user": "u2", "k": MAX_K}, {"user": "nobody", "k": 4},
-               {"user": "üser/ß&=", "k": 2}, {"user": "u1", "k": "007"}]
+               {"user": "üser/ß&=", "k": 2}, {"user": "u1", "k": "007"},
+               {"user": "u3", "diversity": "0.5"}, {"user": "u3", "k": 3, "novelty": "1", "diversity": "0.25"},
+               {"user": "nobody", "novelty": "10"}, {"user": "u1", "diversity": "0", "novelty": "0.0"},
+               {"user": "u2", "k": 50, "diversity": "1"}]
     for params in queries:
         a, b = fast.client.get("/recommend", params=params), slow.client.get("/recommend", params=params)
         assert a.status_code == b.status_code == 200
         assert a.content == b.content and a.headers["content-type"] == b.headers["content-type"]
     # what the fast path does not answer plainly still gets FastAPI's answer and errors
     for raw in ("user=u1&k=0", "user=u1&k=-1", "user=u1&k=1e3", "k=3", "user=u1&user=u2", "user=u1&x=1",
-                "user=u2&candidates=s3,s4", "user=&k=3", "user=u1&k="):
+                "user=u2&candidates=s3,s4", "user=&k=3", "user=u1&k=",
+                "user=u1&diversity=2", "user=u1&diversity=nan", "user=u1&diversity=1e-1", "user=u1&novelty=-1",
+                "user=u1&novelty=10.5", "user=u1&diversity=", "user=u1&diversity=.5", "user=u1&diversity=0.5&diversity=1"):
         a, b = fast.client.get(f"/recommend?{raw}"), slow.client.get(f"/recommend?{raw}")
         assert (a.status_code, a.content) == (b.status_code, b.content), raw
+
+
+def test_reranked_recommendations_rerank_the_pool(serve, mf_run):
+    """GET /recommend with diversity / novelty answers what re-ranking the plain pool gives."""
+    srv = serve(mf_run)
+    state = srv.service.state
+    space = ItemSpace("learned", state.cat.index.vectors)  # MF: the learned item vectors
+    counts = np.bincount(state.run.split.train.items, minlength=len(state.run.items))
+    n_items = len(state.run.items)
+    for user in ("u3", "u40", "nobody"):
+        plain = srv.client.get("/recommend", params={"user": user, "k": n_items}).json()["items"]  # the pool
+        pool_ids = np.asarray(state.cat.items.indices([x["item"] for x in plain]))
+        pool_scores = np.array([[x["score"] for x in plain]])
+        for lam, beta in ((0.5, 0.0), (0.0, 1.0), (0.3, 0.5)):
+            got = srv.client.get("/recommend", params={"user": user, "k": 5, "diversity": lam, "novelty": beta})
+            assert got.status_code == 200 and set(got.json()) == {"user", "items"}
+            _, want = rerank(pool_scores, pool_ids[None, :], 5, diversity=lam, novelty=beta, space=space,
+                             counts=counts)
+            assert ids(got.json()) == state.cat.items.to_external(want[0].tolist()), (user, lam, beta)
+            scores = {x["item"]: x["score"] for x in plain}
+            assert all(x["score"] == pytest.approx(scores[x["item"]], rel=1e-6) for x in got.json()["items"])
+    assert srv.client.get("/recommend", params={"user": "u3", "diversity": 1.5}).status_code == 422
+    bad = srv.client.get("/recommend", params={"user": "u3", "novelty": "inf"})
+    assert bad.status_code == 422 and "novelty" in bad.json()["detail"]
+
+
+def test_post_recommend_takes_diversity_and_novelty(serve, mf_run):
+    srv = serve(mf_run)
+    body = {"items": ["s1", "s2"], "k": 5}
+    plain = srv.client.post("/recommend", json=body).json()
+    diverse = srv.client.post("/recommend", json={**body, "diversity": 1.0}).json()
+    assert set(diverse) == {"user", "items"} and diverse["user"] is None and len(diverse["items"]) == 5
+    assert ids(diverse)[0] == ids(plain)[0] and ids(diverse) != ids(plain)
+    assert not {"s1", "s2"} & set(ids(diverse))
+    again = srv.client.post("/recommend", json={**body, "diversity": 0, "novelty": 0}).json()
+    assert again == plain
+    bad = srv.client.post("/recommend", json={**body, "novelty": -1})
+    assert bad.status_code == 422 and bad.json()["errors"][0]["field"] == "novelty"
+
+
+def test_popularity_marks_the_long_tail(serve, mf_run):
+    srv = serve(mf_run)
+    state = srv.service.state
+    counts = np.bincount(state.run.split.train.items, minlength=len(state.run.items))
+    ids_all = state.run.items.ids
+    got = srv.client.get("/popularity", params={"items": ",".join(ids_all)}).json()
+    assert got["head_share"] == 0.2
+    rows = {r["item"]: r for r in got["items"]}
+    assert [rows[i]["interactions"] for i in ids_all] == counts.tolist()
+    n_head = sum(not r["tail"] for r in got["items"])
+    assert n_head == math.ceil(0.2 * len(ids_all))
+    assert min(r["interactions"] for r in got["items"] if not r["tail"]) == got["head_min_interactions"]
+    assert max(r["interactions"] for r in got["items"] if r["tail"]) <= got["head_min_interactions"]
+    assert srv.client.get("/popularity", params={"items": "s1,nope"}).status_code == 404
+    assert srv.client.get("/popularity", params={"items": ","}).status_code == 422
 
 
 def test_unknown_user_gets_popular_items_not_an_error(serve, mf_run):

@@ -28,6 +28,13 @@ def test_new_item_is_recommendable_at_once_and_explained(serve, semgraph_run):
     # and it is among the candidates any science-fiction user can get
     top = ids(srv.client.get("/recommend", params={"user": "u1", "k": 60}).json())
     assert "new-scifi" in top
+    # re-ranking measures similarity on the run's item text, where the new item has no vector
+    # (it counts as unlike every item); re-ranked requests still take it
+    assert srv.service.state.item_space(srv.service.state.cat).name == "text"
+    diverse = srv.client.get("/recommend", params={"user": "u1", "k": 60, "diversity": 0.5, "novelty": 1})
+    assert diverse.status_code == 200 and sorted(ids(diverse.json())) == sorted(top)
+    first = srv.client.get("/recommend", params={"user": "u1", "k": 5, "diversity": 0.9}).json()
+    assert ids(first)[0] == top[0] and len(ids(first)) == 5
     e = srv.client.get("/explain", params={"user": "u1", "item": "new-scifi"}).json()
     assert e["text_share"] == 1.0 and "text alone" in e["sentence"]
     old = srv.client.get("/explain", params={"user": "u1", "item": "s3"}).json()

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
+from semrec.models.rerank import Rerank
 from semrec.serve.index import IndexConfig
 from semrec.serve.live import Service
 from semrec.serve.store import Event, StoredItem
@@ -110,3 +111,34 @@ def test_the_cache_is_skipped_over_its_limit_or_for_approximate_indexes(mf_run, 
             assert len(service.state.recommend(service.state.run.users.ids[0], 5)) == 5
         finally:
             service.close()
+
+
+def test_reranked_answers_from_the_cache_are_the_scans(mf_run, tmp_path, monkeypatch):
+    """A re-ranked request re-ranks the user's cached row when it is deep enough; the
+    answer is the one re-ranking the scan's pool gives."""
+    cached = Service(mf_run, f"sqlite:///{tmp_path / 'a.sqlite'}")
+    scanned = Service(mf_run, f"sqlite:///{tmp_path / 'b.sqlite'}", IndexConfig(cache_depth=0))
+    try:
+        users = cached.state.run.users.ids[:15]
+
+        def boom(*args, **kwargs):
+            raise AssertionError("a known user's re-ranked request scanned instead of reading the cache")
+
+        monkeypatch.setattr(cached.state.cat.index, "search", boom)
+        settings = [Rerank(diversity=0.5), Rerank(novelty=1.0), Rerank(0.3, 0.5, pool=20), Rerank(diversity=1.0)]
+        for rr in settings:
+            for u in users:
+                a, b = cached.state.recommend(u, 10, None, rr), scanned.state.recommend(u, 10, None, rr)
+                assert [r["item"] for r in a] == [r["item"] for r in b], (u, rr)
+                np.testing.assert_allclose([r["score"] for r in a], [r["score"] for r in b], rtol=1e-5, atol=1e-6)
+        assert cached.state.recommend(users[0], 10, None, settings[0]) != cached.state.recommend(users[0], 10)
+        # after an event the user reads their own row: the same again
+        item = cached.state.recommend(users[0], 1)[0]["item"]
+        for s in (cached, scanned):
+            s.post_events([Event(users[0], item, None, None, "e1")])
+        for rr in settings:
+            a, b = cached.state.recommend(users[0], 10, None, rr), scanned.state.recommend(users[0], 10, None, rr)
+            assert [r["item"] for r in a] == [r["item"] for r in b] and item not in [r["item"] for r in a]
+    finally:
+        cached.close()
+        scanned.close()

@@ -66,3 +66,15 @@ def test_device_resolution():
             resolve_device("cuda")
     with pytest.raises(ConfigError, match="unknown device"):
         resolve_device("tpu9")
+
+
+@pytest.mark.parametrize("lr", [1e30, 1e308])
+def test_divergence_is_a_users_error_not_a_traceback(toy_split, lr):
+    # before the fix (3433209) a huge lr left NaN weights that evaluation met first
+    # (ValueError: scorer.score returned NaN scores), or raised a bare FloatingPointError
+    from semrec.errors import SemrecError, TrainingDiverged
+
+    m = MF(toy_split.n_users, toy_split.n_items, dim=8)
+    with pytest.raises(TrainingDiverged, match="training diverged at epoch .*lower train.lr") as err:
+        fit(m, toy_split, TrainConfig(epochs=2, batch_size=4096, lr=lr, progress=False))
+    assert isinstance(err.value, SemrecError) and isinstance(err.value, FloatingPointError)  # tune catches it

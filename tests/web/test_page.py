@@ -9,6 +9,7 @@ import os
 import re
 from pathlib import Path
 
+import httpx
 import pytest
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -61,6 +62,26 @@ def test_page_user_event_and_sentence(browser_page, semrec_server, tmp_path):
     expect(recs.first.locator(".why")).to_contain_text("text")  # the text/behaviour share
     before = rec_ids(page)
     assert all(i and i[0] in "sr" for i in before)
+
+    # long-tail items are marked, as GET /popularity says
+    expect(page.locator("#recs-status")).to_contain_text("from the long tail", timeout=WAIT_MS)
+    popularity = httpx.get(server.url + "/popularity", params={"items": ",".join(before)}).json()
+    tails = sorted(r["item"] for r in popularity["items"] if r["tail"])
+    marked = page.locator("#recs li.rec:has(.badge.tail)").evaluate_all("els => els.map(e => e.dataset.item)")
+    assert sorted(marked) == tails
+    expect(page.locator("#recs-status")).to_contain_text(f"{len(tails)} from the long tail")
+
+    # the diversity knob (keyboard: End = 1) re-ranks: the page shows the server's re-ranked list
+    page.get_by_label("Diversity").press("End")
+    expect(page.locator("#diversity-value")).to_have_text("1")
+    expect(page.locator("#recs-status")).to_contain_text("re-ranked: diversity 1", timeout=WAIT_MS)
+    diverse = httpx.get(server.url + "/recommend", params={"user": "u1", "k": 10, "diversity": 1}).json()
+    expect(page.locator("#recs li.rec").first).to_have_attribute("data-item", diverse["items"][0]["item"])
+    assert rec_ids(page) == [x["item"] for x in diverse["items"]] != before
+    page.get_by_label("Diversity").press("Home")  # back to the model's own order
+    expect(page.locator("#recs-status")).not_to_contain_text("re-ranked", timeout=WAIT_MS)
+    expect(page.locator("#recs li.rec")).to_have_count(10, timeout=WAIT_MS)
+    assert rec_ids(page) == before
 
     # post an interaction with the form (keyboard: Enter submits) and watch the list change
     liked = before[0]

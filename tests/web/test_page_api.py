@@ -20,6 +20,9 @@ def test_page_and_static_files(client):
     page = client.get("/")
     assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
     assert '<label for="user-query">' in page.text and "/static/app.js" in page.text
+    # the re-ranking knobs, labelled
+    assert '<label for="diversity">Diversity</label>' in page.text and 'id="diversity" name="diversity" type="range"' in page.text
+    assert '<label for="novelty" class="inline">Less popular</label>' in page.text
     for name, kind in (("app.js", "javascript"), ("style.css", "text/css")):
         r = client.get(f"/static/{name}")
         assert r.status_code == 200 and kind in r.headers["content-type"]

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from semrec.data.dataset import Dataset
-from semrec.data.readers.common import decode_error, index_table, validate_interactions
+from semrec.data.readers.common import check_table_ids, decode_error, index_table, validate_interactions
 from semrec.errors import DataError
 
 INTER_SUFFIX = ".inter.json"
@@ -61,9 +61,7 @@ def read_amazon(folder: Path, name: str | None = None) -> Dataset:
     if item_path.is_file():
         items, n = _read_item_text(item_path)
         notes += n
-        missing = int((~inter["item_id"].drop_duplicates().isin(items.index)).sum())
-        if missing:
-            notes.append(f"{missing} items of {inter_path.name} have no entry in {item_path.name} (no text)")
+        notes += check_table_ids(items, inter["item_id"], item_path, kind="item")
         template = "".join(seg for col, seg in TEMPLATE_SEGMENTS.items() if col in items.columns) or None
     else:
         notes.append(f"{item_path.name} not found: items have no text")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,8 +68,10 @@ def read_csv(
     )
     try:
         try:
-            df = pd.read_csv(path, dtype=dtype, **kwargs)
-        except (ValueError, TypeError) as e:
+            with warnings.catch_warnings():  # a huge number cast to Int64 warns before it fails
+                warnings.simplefilter("ignore", RuntimeWarning)
+                df = pd.read_csv(path, dtype=dtype, **kwargs)
+        except (ValueError, TypeError, OverflowError) as e:  # OverflowError: an integer beyond 64 bits
             if isinstance(e, (pd.errors.ParserError, UnicodeDecodeError)) or not dtype:
                 raise
             df = pd.read_csv(path, dtype={k: str for k in dtype}, **kwargs)
@@ -94,6 +97,8 @@ def read_header(path: Path, *, sep: str = ",", encoding: str = "utf-8") -> list[
         raise DataError("the file is empty; expected a header line and data rows", file=path) from None
     except UnicodeDecodeError:
         raise decode_error(path, encoding) from None
+    except pd.errors.ParserError as e:  # e.g. a quote that is never closed
+        raise _parser_error(path, e, sep) from None
 
 
 def decode_error(path: Path, encoding: str) -> DataError:
@@ -123,6 +128,9 @@ def _parser_error(path: Path, error: Exception, sep: str) -> DataError:
             file=path,
             row=line,
         )
+    if "EOF inside string" in str(error):
+        return DataError('a field opens a quote (") that is never closed; close it (a quote inside a '
+                         'quoted field is written twice: "")', file=path)
     return DataError(f"cannot parse the file as {sep!r}-separated text: {error}", file=path)
 
 
@@ -258,7 +266,8 @@ def _timestamps(values: pd.Series, file: str | Path, row_of) -> pd.Series:
         dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
         if dates.notna().all():
             return (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
-    bad = ~np.isfinite(numbers) | (numbers != np.floor(numbers))
+    # int64 seconds: beyond +-2**62 (1.5e11 years) is no time, and would overflow the cast
+    bad = ~np.isfinite(numbers) | (numbers != np.floor(numbers)) | (numbers.abs() > 2.0**62)
     if bad.any():
         raw = values[bad].iloc[0]
         got = "a blank cell" if pd.isna(raw) or str(raw).strip() == "" else repr(str(raw))
@@ -301,6 +310,49 @@ def index_table(
         table = table[~dup]
         notes.append(f"{Path(file).name}: {int(dup.sum())} repeated ids (kept the last row of each)")
     return table, notes
+
+
+def check_table_ids(
+    table: pd.DataFrame, interacted: pd.Series, file: str | Path, *, kind: str, column: str | None = None
+) -> list[str]:
+    """Check that an item (or user) table describes the items (users) of the interactions.
+
+    A table whose ids match none of them is a mistake (another id column, ids written
+    differently: ``42`` against ``item-42``) that would silently train on a catalogue of
+    strangers, so it raises a :class:`DataError` with examples of both sides. When only
+    some match, the note returned gives the counts and examples of ids without a row.
+
+    Args:
+        table: indexed by id (``str``), as :func:`index_table` returns it.
+        interacted: the interactions' ``item_id`` (or ``user_id``) column.
+        file: the table's file, named in the error and the note.
+        kind: ``"item"`` or ``"user"``.
+        column: the table's id column, named in the error (``None``: a JSON object's keys).
+    """
+    ids = pd.Index(pd.unique(interacted))
+    has_row = ids.isin(table.index)  # (n distinct interacted ids,)
+    n, n_have = len(ids), int(has_row.sum())
+    if n_have == n:
+        return []
+    name = Path(file).name
+
+    def examples(values) -> str:
+        return ", ".join(repr(str(v)) for v in list(values)[:3])
+
+    if n_have == 0:
+        raise DataError(
+            f"none of its {len(table):,} {kind} ids occurs in the interactions ({n:,} {kind}s), so it "
+            f"describes nothing that was interacted with: its ids look like {examples(table.index)}, the "
+            f"interactions' like {examples(ids)}; the two must use the same {kind} ids",
+            file=file,
+            column=column,
+        )
+    rows = float(interacted.isin(table.index).mean())
+    return [
+        f"{name} describes only {n_have:,} of the {n:,} {kind}s in the interactions ({n_have / n:.0%}; "
+        f"{rows:.0%} of the interactions): the other {n - n_have:,} have no row and so no text, e.g. "
+        f"{examples(ids[~has_row])}; check that {name} uses the interactions' {kind} ids"
+    ]
 
 
 # --------------------------------------------------------------------------- text templates

@@ -42,6 +42,7 @@ from semrec.config import from_dict, read_toml
 from semrec.data.dataset import Dataset, GivenSplit
 from semrec.data.readers.common import (
     READ_DTYPES,
+    check_table_ids,
     check_template,
     default_template,
     index_table,
@@ -153,6 +154,11 @@ def read_generic(folder: Path, name: str | None = None) -> Dataset:
 
     items = _read_entities(folder, "items", ("item_id", cfg.columns.item), "item_id", cfg, notes)
     users = _read_entities(folder, "users", ("user_id", cfg.columns.user), "user_id", cfg, notes)
+    for table, kind, source in ((items, "item", cfg.columns.item), (users, "user", cfg.columns.user)):
+        if table is not None:
+            path = find_table(folder, f"{kind}s")
+            column = f"{kind}_id" if f"{kind}_id" in _columns(path, cfg) else source
+            notes += check_table_ids(table, inter[f"{kind}_id"], path, kind=kind, column=column)
     return Dataset(
         name=cfg.name or name or folder.name,
         interactions=inter,
