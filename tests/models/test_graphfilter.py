@@ -124,6 +124,17 @@ def test_randomized_eigensolver_finds_the_top_subspace_and_values():
     assert abs(spectral.top_singular_value(m) - np.sqrt(exact_s[0].item())) < 1e-3
 
 
+def test_the_eigensolver_gives_the_same_answer_a_row_block_at_a_time(monkeypatch):
+    """Its tall products are taken in blocks of ``ROW_CHUNK`` rows (memory): blocks of 7
+    rows, a last one short, change nothing."""
+    m = sp.random(90, 70, 0.1, random_state=4, format="csr", dtype=np.float32)
+    whole = spectral.top_singular_pairs(m, 6, iters=3, oversample=4, exact=False)
+    monkeypatch.setattr(spectral, "ROW_CHUNK", 7)
+    blocks = spectral.top_singular_pairs(m, 6, iters=3, oversample=4, exact=False)
+    torch.testing.assert_close(blocks[0], whole[0], atol=1e-5, rtol=0)
+    torch.testing.assert_close(blocks[1], whole[1], rtol=1e-6, atol=0)
+
+
 def test_scores_come_from_the_history_rows_so_new_users_and_events_count_at_once():
     r = toy_matrix()
     model = GraphFilter(*r.shape, k=3, user_exponent=0.5, item_exponent=0.5).fit(sp.csr_matrix(r))
