@@ -419,8 +419,9 @@ def models() -> None:
     """List the model names `train --model` accepts."""
     from semrec.models.catalog import MODELS
 
+    width = max(map(len, MODELS)) + 2
     for name, spec in MODELS.items():
-        click.echo(f"{name:<12}{spec.kind:<11}{spec.summary}")
+        click.echo(f"{name:<{width}}{spec.kind:<11}{spec.summary}")
 
 
 # ----------------------------------------------------------------------------- demo

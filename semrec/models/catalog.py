@@ -9,7 +9,7 @@ from semrec.config import to_dict
 from semrec.errors import ConfigError
 from semrec.models import graphfilter, itemknn, lightgcn, mf, popularity, semantic, semgraph, xsimgcl
 from semrec.models.base import FittedModel, TrainableModel
-from semrec.models.graphfilter import GraphFilter, GraphFilterConfig
+from semrec.models.graphfilter import GraphFilter, GraphFilterConfig, TextGraphFilter, TextGraphFilterConfig
 from semrec.models.itemknn import ItemKNN, ItemKNNConfig
 from semrec.models.lightgcn import LightGCN, LightGCNConfig
 from semrec.models.mf import MF, MFConfig
@@ -46,8 +46,13 @@ MODELS: dict[str, ModelSpec] = {
     "itemknn": ModelSpec(ItemKNN, ItemKNNConfig, "fitted", "item-item cosine neighbours",
                          space=itemknn.SEARCH_SPACE),
     "graphfilter": ModelSpec(GraphFilter, GraphFilterConfig, "fitted",
-                             "training-free graph filter (linear + ideal low-pass, GF-CF)",
+                             "training-free graph filter of the item-item graph (ChebyCF, GF-CF or BSPM "
+                             "response, exact on the top eigenvectors)",
                              space=graphfilter.SEARCH_SPACE),
+    "graphfilter-text": ModelSpec(TextGraphFilter, TextGraphFilterConfig, "fitted",
+                                  "graphfilter whose item-item graph mixes in the items' text neighbours "
+                                  "(cold items and sparse catalogues)",
+                                  inputs=("item_emb",), text=True, space=graphfilter.TEXT_SEARCH_SPACE),
     "semantic": ModelSpec(SemanticModel, SemanticConfig, "fitted",
                           "text only: users' item-text profiles by cosine", inputs=("item_emb",), text=True,
                           space=semantic.SEARCH_SPACE),

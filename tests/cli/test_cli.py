@@ -264,3 +264,13 @@ def test_paths_that_cannot_be_written_are_one_error_line(run_cli, runs, tmp_path
     assert code == 2 and "error: Not a directory" in err
     code, _, err = run_cli("runs", "plot", str(runs), "--out", str(tmp_path / "chart.txt"))
     assert code == 2 and "expected an image file name ending in .png" in err
+
+
+def test_models_lists_every_name_in_its_own_column(run_cli):
+    from semrec.models.catalog import MODELS
+
+    code, out, _ = run_cli("models")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()]
+    assert [row[0] for row in rows] == list(MODELS)  # "graphfilter-text" was glued to "fitted"
+    assert all(row[1] in ("fitted", "trainable") for row in rows)
