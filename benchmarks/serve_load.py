@@ -24,6 +24,7 @@ uses an asyncio client instead (heavier: it takes a share of the cores it measur
     python benchmarks/serve_load.py --clients 16 --seconds 20
     python benchmarks/serve_load.py --clients 1 --seconds 10 --variants cached,scan
     python benchmarks/serve_load.py --model transformer --variants cached,scan
+    python benchmarks/serve_load.py --variants cached --query 'diversity=0.3'   # re-ranked answers
 """
 from __future__ import annotations
 
@@ -131,7 +132,7 @@ async def read_response(reader) -> tuple[int, bytes]:
     return status, await reader.readexactly(length)
 
 
-async def load(port: int, clients: int, requests: int, seconds: float, n_users: int) -> dict:
+async def load(port: int, clients: int, requests: int, seconds: float, n_users: int, extra: str = "") -> dict:
     latencies: list[float] = []
     errors = 0
     deadline = time.perf_counter() + seconds
@@ -145,7 +146,7 @@ async def load(port: int, clients: int, requests: int, seconds: float, n_users: 
             if time.perf_counter() > deadline:
                 break
             t = time.perf_counter()
-            status, _ = await get(reader, writer, f"/recommend?user={rng.integers(n_users)}&k=10")
+            status, _ = await get(reader, writer, f"/recommend?user={rng.integers(n_users)}&k=10{extra}")
             latencies.append(time.perf_counter() - t)
             errors += status != 200
         writer.close()
@@ -211,7 +212,7 @@ local limit = {LIMIT}
 local done_count = 0
 math.randomseed({SEED})
 request = function()
-  return wrk.format("GET", "/recommend?user=" .. users[math.random(#users)] .. "&k=10")
+  return wrk.format("GET", "/recommend?user=" .. users[math.random(#users)] .. "&k=10{EXTRA}")
 end
 response = function(status, headers, body)
   done_count = done_count + 1
@@ -226,14 +227,15 @@ end
 """
 
 
-def wrk_load(port: int, clients: int, requests: int, seconds: float, user_ids: list[str], work: Path) -> dict:
+def wrk_load(port: int, clients: int, requests: int, seconds: float, user_ids: list[str], work: Path,
+             extra: str = "") -> dict:
     """The load phase driven by wrk (one thread, ``clients`` connections)."""
     from urllib.parse import quote
 
     script = work / "recommend.lua"
     users = "{" + ",".join(json.dumps(quote(u, safe="")) for u in user_ids) + "}"
     script.write_text(WRK_SCRIPT.replace("{USERS}", users).replace("{LIMIT}", str(requests))
-                      .replace("{SEED}", "7"), encoding="utf-8")
+                      .replace("{SEED}", "7").replace("{EXTRA}", extra), encoding="utf-8")
     out = subprocess.run(["wrk", "-t1", f"-c{clients}", f"-d{max(1, round(seconds))}s", "--timeout", "5s",
                           "-s", str(script), f"http://127.0.0.1:{port}"],
                          capture_output=True, text=True, check=True, timeout=seconds + 60)
@@ -284,12 +286,13 @@ def measure(variant: str, run: Path, args, user_ids: list[str], work: Path) -> d
         wait_healthy(port, server)
         result: dict = {"variant": variant, "ready_s": round(time.perf_counter() - t0, 1)}
         n_users = len(user_ids)
+        extra = "" if constant or not args.query else "&" + args.query
         if args.driver == "wrk":
-            wrk_load(port, args.clients, 10**6, 2, user_ids, work)  # warm-up
-            result["recommend"] = wrk_load(port, args.clients, args.requests, args.seconds, user_ids, work)
+            wrk_load(port, args.clients, 10**6, 2, user_ids, work, extra)  # warm-up
+            result["recommend"] = wrk_load(port, args.clients, args.requests, args.seconds, user_ids, work, extra)
         else:
-            asyncio.run(load(port, args.clients, 200, 10, n_users))  # warm-up
-            result["recommend"] = asyncio.run(load(port, args.clients, args.requests, args.seconds, n_users))
+            asyncio.run(load(port, args.clients, 200, 10, n_users, extra))  # warm-up
+            result["recommend"] = asyncio.run(load(port, args.clients, args.requests, args.seconds, n_users, extra))
         if not constant:
             result["event_to_visible"] = asyncio.run(freshness(port, n_users))
         return result
@@ -318,6 +321,8 @@ def main() -> None:
     ap.add_argument("--model", choices=["mf", "transformer"], default="mf",
                     help="the synthetic run: MF (default) or semgraph with the transformer tower")
     ap.add_argument("--clients", type=int, default=16)
+    ap.add_argument("--query", default="",
+                    help="extra GET /recommend parameters for the served variants, e.g. 'diversity=0.3&novelty=0.2'")
     ap.add_argument("--requests", type=int, default=200_000,
                     help="upper bound on GET requests per variant (a cap: --seconds normally ends the load)")
     ap.add_argument("--seconds", type=float, default=20, help="upper bound on each load phase")
@@ -344,7 +349,7 @@ def main() -> None:
 
         loaded = load_run(run)
         summary = {"model": loaded.model_name, "n_items": len(loaded.items), "n_users": len(loaded.users),
-                   "driver": args.driver,
+                   "driver": args.driver, "query": args.query,
                    "clients": args.clients}
         user_ids = list(loaded.users.ids)
         assert args.run or user_ids[:3] == ["0", "1", "2"], "synthetic ids are 0..n-1 (the python driver draws them)"
