@@ -14,8 +14,12 @@ One rule per question, whatever the model:
 * **A user known only by a sentence** ("quiet sci-fi about time travel"): the run's
   own text encoder embeds it; ``semgraph`` reads it as the newest item of the user's
   history, the vector an item with that text would get
-  (:func:`~semrec.inference.similar.semgraph_text_vectors`); ``semantic`` compares it with
-  item texts directly, a sentence and items together summed at equal norm.
+  (:func:`~semrec.inference.similar.semgraph_text_vectors`), and adds the language
+  model's own match of sentence and item text (:func:`sentence_match`): the tower
+  predicts what *follows* an item like the sentence (toner after ink), the text match
+  keeps the list on what the user asked for, and the tower orders within it.
+  ``semantic`` compares it with item texts directly, a sentence and items together
+  summed at equal norm.
 * **A user known only by profile fields** (``age=25, occupation=engineer`` where the
   dataset has user text): the fields are rendered with the dataset's user template and
   mapped by ``semgraph``'s user text adapter, which is added to the tower's output as
@@ -44,6 +48,20 @@ from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.semantic import SemanticModel
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
+
+#: Weight of a sentence's text cosine against a semgraph score (whose cosine part is at
+#: most 1): what a user says they want outweighs what the model expects to follow it, and
+#: the model orders the items that match. 5 and 20 score within 0.3 of 10 on the
+#: text-query benchmark (BENCHMARKS.md); 0 reads the sentence through the tower alone.
+SENTENCE_WEIGHT = 10.0
+
+
+def sentence_match(query: torch.Tensor, item_text: torch.Tensor | np.ndarray) -> torch.Tensor:
+    """``SENTENCE_WEIGHT · cos(query, t_i)`` ``(n_items,)`` of a sentence's text vector
+    ``query`` ``(t,)`` and the items' text vectors ``(n_items, t)`` (zero rows: items
+    without text, which get 0)."""
+    texts = F.normalize(torch.as_tensor(item_text).float(), dim=1)
+    return SENTENCE_WEIGHT * (texts @ F.normalize(query.float(), dim=0))
 
 
 def item_indices(run: Run, items: Sequence[str | int]) -> np.ndarray:
@@ -207,7 +225,11 @@ def anonymous_scores(
         return popularity(run)
     vec = user_vector(run, items, text, user, profile)
     if vec is not None:
-        return vec @ run.scorer.item_emb.float().cpu().T
+        scores = vec @ run.scorer.item_emb.float().cpu().T
+        if text is not None and isinstance(run.scorer, HistoryScorer):
+            match = sentence_match(encode_query(run, text)[0], run.model.item_text.cpu())
+            scores[: len(match)] += match[: len(scores)]
+        return scores
     if profile:
         raise SemrecError(f"model '{run.model_name}' cannot use profile fields; use semgraph")
     history = history_row(len(run.items), items)

@@ -47,7 +47,7 @@ from semrec.data.idmap import IdMap
 from semrec.errors import SemrecError
 from semrec.evaluate.metrics import head_items
 from semrec.evaluate.ranking import HEAD_SHARE
-from semrec.models.base import EmbeddingScorer
+from semrec.models.base import EmbeddingScorer, HistoryScorer
 from semrec.models.rerank import ItemSpace, Rerank, item_counts, item_space, rerank
 from semrec.models.semgraph import SemGraph
 from semrec.models.topk import topk
@@ -78,6 +78,8 @@ class Catalogue:
     text_share: np.ndarray | None = None  # (n_items,) semgraph text share per item, computed at load
     top: TopCache | None = None  # the run users' precomputed top items (exact index)
     norms: np.ndarray | None = None  # (n_items,) lengths of the index's item vectors, for /similar
+    #: (n_items, t) the items' language-model vectors, for a sentence's text match (semgraph)
+    text_vectors: np.ndarray | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +116,10 @@ class LiveState:
         if self.vector_model:
             index = ItemIndex(run.scorer.item_emb.float().cpu().numpy(), index_config)
             norms = np.linalg.norm(index.vectors, axis=1)
-        self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index, norms=norms)
+        texts = None
+        if isinstance(run.scorer, HistoryScorer) and getattr(run.model, "item_text", None) is not None:
+            texts = run.model.item_text.float().cpu().numpy()
+        self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index, norms=norms, text_vectors=texts)
         # Readers may look users up while a writer adds one; a reader that iterates takes
         # :meth:`live_users` (a copy), never this dict itself.
         self.users: dict[str, LiveUser] = {}
@@ -249,7 +254,12 @@ class LiveState:
             first, added = cat.index.n_items, index.vectors[cat.index.n_items :]
             top = None if cat.top is None else cat.top.with_items(added, first)
             norms = np.concatenate([cat.norms, np.linalg.norm(added, axis=1)])
-            self.cat = Catalogue(items, titles, self._widen(index), index, share, top, norms)
+            texts = cat.text_vectors
+            if texts is not None:
+                from semrec.inference.similar import encode_texts
+
+                texts = np.concatenate([texts, encode_texts(self.run, [s.text for _, s in fresh]).numpy()])
+            self.cat = Catalogue(items, titles, self._widen(index), index, share, top, norms, texts)
             # after the catalogue: a row may only name items the catalogue already knows
             for user, e in list(self.users.items()):
                 if e.top is not None:
@@ -517,6 +527,10 @@ class LiveState:
             return self._popular_items(cat, k, allowed)
         if self.vector_model:
             vec = cs.user_vector(cat.view, idx, text, None)
+            if text is not None and cat.text_vectors is not None:  # the sentence's own text match
+                scores = torch.from_numpy(cat.index.vectors @ vec.float().numpy())
+                scores += cs.sentence_match(cs.encode_query(self.run, text)[0], cat.text_vectors)
+                return self._top(cat, scores, k, idx, allowed)
             return cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
         scores = cs.anonymous_scores(self.run, idx[idx < len(self.run.items)], text, None)
         return self._top(cat, scores, k, idx, allowed)

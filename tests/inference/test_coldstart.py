@@ -129,3 +129,42 @@ def test_bad_requests_are_clear_errors(mf, semgraph):
         item_vector_from_text(semgraph, "  ")
     with pytest.raises(SemrecError, match="unknown user"):
         recommend_anonymous(mf, ["b0"], user="nobody")
+
+
+def write_alternating(folder):
+    """Every user alternates: a sci-fi book, then a cooking book, then sci-fi, ...: what
+    follows a sci-fi book is always a cooking one."""
+    import pandas as pd
+
+    from tests.conftest import COOKING, SCIFI
+
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(0)
+    rows = []
+    for u in range(60):
+        scifi, cooking = rng.permutation(8), rng.permutation(8)
+        for j in range(8):
+            book = f"b{scifi[j // 2]}" if j % 2 == 0 else f"b{8 + cooking[j // 2]}"
+            rows.append((f"u{u}", book, 1_000 + j))
+    pd.DataFrame(rows, columns=["user_id", "item_id", "timestamp"]).to_csv(folder / "interactions.csv", index=False)
+    pd.DataFrame({"item_id": [f"b{i}" for i in range(16)], "title": SCIFI + COOKING}).to_csv(
+        folder / "items.csv", index=False)
+    return folder
+
+
+def test_a_sentence_brings_what_it_asks_for_not_what_follows_it(tmp_path, monkeypatch):
+    """The transformer tower learns that cooking follows sci-fi; a user who says they want
+    sci-fi still gets sci-fi first (the sentence's own text match), ordered by the model."""
+    from semrec.inference import coldstart
+
+    data = write_alternating(tmp_path / "alternating")
+    run = _train(data, tmp_path / "run", "semgraph", "epochs=30", "dim=16", "hidden=32", "batch_size=16",
+                 "lr=0.01", "knn=5", "max_len=10", "seed=0", "patience=100")
+    assert run.model_config.user_tower == "transformer"
+    query = "Stories about starships, aliens and robots in deep space"
+    monkeypatch.setattr(coldstart, "SENTENCE_WEIGHT", 0.0)  # the tower alone: what follows sci-fi
+    tower = [it["item"] for it in recommend_anonymous(run, text=query, k=4)]
+    assert sum(i in COOKING_ITEMS for i in tower) >= 3, tower
+    monkeypatch.undo()
+    asked = [it["item"] for it in recommend_anonymous(run, text=query, k=4)]
+    assert set(asked) <= SCIFI_ITEMS, asked
