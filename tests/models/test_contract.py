@@ -17,13 +17,8 @@ import pytest
 from semrec import Recommender
 from semrec.errors import ConfigError, SemrecError
 from semrec.models.catalog import MODELS
+from tests.conftest import COOKING, SCIFI  # the books' titles
 
-SCIFI = ["Starship voyage to a distant galaxy", "Alien invasion of a space station", "Robots rebel on Mars",
-         "Time machine adventure across centuries", "Astronauts lost near a black hole",
-         "Laser battle between star fleets", "Colony ship wakes up in deep space", "Android detective on the moon"]
-COOKING = ["Baking sourdough bread at home", "Italian pasta and tomato sauce", "Grilling vegetables in summer",
-           "French pastry and croissants", "Quick vegetarian curry recipes", "Chocolate cake for birthdays",
-           "Slow-cooked beef stew", "Fresh salads with citrus dressing"]
 SCIFI_IDS = [f"s{j}" for j in range(8)]
 COOKING_IDS = [f"c{j}" for j in range(8)]
 N_ITEMS = len(SCIFI_IDS) + len(COOKING_IDS)
