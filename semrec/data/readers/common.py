@@ -263,7 +263,8 @@ def _timestamps(values: pd.Series, file: str | Path, row_of) -> pd.Series:
         return numbers.astype("int64")
     numbers = numbers.astype("float64")
     if numbers.isna().any():
-        dates = pd.to_datetime(values, errors="coerce", utc=True, format="ISO8601")
+        # as text: pandas reads numbers given with a format as epochs in future versions
+        dates = pd.to_datetime(values.astype("string"), errors="coerce", utc=True, format="ISO8601")
         if dates.notna().all():
             return (dates - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)
     # int64 seconds: beyond +-2**62 (1.5e11 years) is no time, and would overflow the cast
