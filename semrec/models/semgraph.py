@@ -2,7 +2,8 @@
 
 Items, text first (``t_i`` the frozen language-model vector of item ``i``)::
 
-    z_i  = MLP((t_i − c)/s)                    text, centred, projected to d dimensions
+    z_i  = MLP(x_i) + P x_i, x_i = (t_i − c)/s  text, centred, projected to d dimensions
+                                               (the linear path ``P`` with ``text_skip``)
     h_i⁰ = z_i + e_i                           plus a learned ID residual (``ids``), zero at
                                                the start, dropped for a random ``id_dropout``
                                                share of items in each step and always for
@@ -96,7 +97,9 @@ class SemGraphConfig:
             that training also sees the few-item histories of new users.
         knn_weight: ``β``, the semantic neighbours' share of a trained item's update
             (default 0.0; items without interactions always take their neighbours).
-        transition_weight: ``γ``, the item-transition graph's share (default 0.0).
+        transition_weight: ``γ``, the item-transition graph's share; ``None`` (default)
+            follows the history (:data:`AUTO`: 0.2 over sequences, 0 over sets, which have
+            no transitions).
         loss: ``softmax`` (default) or ``bpr``.
         negatives: sampled softmax with this many shared uniform negatives per step;
             0 (default) is the full softmax over the trained items.
@@ -137,7 +140,7 @@ class SemGraphConfig:
     id_dropout: float = 0.1
     context_sampling: float = 0.0
     knn_weight: float = 0.0
-    transition_weight: float = 0.0
+    transition_weight: float | None = None
     loss: Literal["softmax", "bpr"] = "softmax"
     negatives: int = 0
     temperature: float | None = None
@@ -161,9 +164,9 @@ class SemGraphConfig:
                 raise ConfigError(f"model.{name} must be >= 0, got {getattr(self, name)}")
         for name in ("alpha", "text_weight", "id_dropout", "knn_weight", "transition_weight", "dropout",
                      "context_sampling"):
-            if not 0.0 <= getattr(self, name) <= 1.0:
+            if getattr(self, name) is not None and not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"model.{name} must lie in [0, 1], got {getattr(self, name)}")
-        if self.knn_weight + self.transition_weight > 1.0:
+        if self.knn_weight + (self.transition_weight or 0.0) > 1.0:
             raise ConfigError("model.knn_weight + model.transition_weight must be at most 1")
         if (self.temperature is not None and self.temperature <= 0) or self.ssl_temperature <= 0:
             raise ConfigError("model.temperature and model.ssl_temperature must be > 0")
@@ -181,8 +184,8 @@ class SemGraphConfig:
 #: (amazon-office ``leave-one-out`` for sequences, ml-100k ``given:u1`` for sets; see
 #: BENCHMARKS.md).
 AUTO = {
-    "sequence": {"user_tower": "transformer", "temperature": 0.1},
-    "set": {"user_tower": "mean", "temperature": 0.3},
+    "sequence": {"user_tower": "transformer", "temperature": 0.1, "transition_weight": 0.2},
+    "set": {"user_tower": "mean", "temperature": 0.3, "transition_weight": 0.0},
 }
 
 
@@ -208,7 +211,9 @@ def resolve_history(config: SemGraphConfig, sequential: bool) -> SemGraphConfig:
                           "keeps them in order); here use mean or attention")
     return dataclasses.replace(
         config, history=history, user_tower=tower,
-        temperature=auto["temperature"] if config.temperature is None else config.temperature)
+        temperature=auto["temperature"] if config.temperature is None else config.temperature,
+        transition_weight=(auto["transition_weight"] if config.transition_weight is None
+                           else config.transition_weight))
 
 
 #: ``semrec tune``'s search space for this model (see :mod:`semrec.models.space`).
@@ -320,7 +325,7 @@ class SemGraph(TrainableModel):
         if item_text.shape[0] != n_items:
             raise ValueError(f"item_text has {item_text.shape[0]} rows for {n_items} items")
         cfg = SemGraphConfig(**hyper)
-        if cfg.history == "auto" or cfg.temperature is None:
+        if cfg.history == "auto" or cfg.temperature is None or cfg.transition_weight is None:
             # built outside the pipeline (which resolves with the split): the tower decides
             cfg = resolve_history(cfg, sequential=cfg.user_tower == "transformer" or cfg.history == "sequence")
         self.config = cfg

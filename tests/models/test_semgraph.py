@@ -227,11 +227,12 @@ def test_user_text_joins_the_user_vector(make_community_split):
 
 def test_auto_settings_follow_the_split_and_causal_towers_need_order():
     seq = resolve_history(SemGraphConfig(), sequential=True)
-    assert (seq.user_tower, seq.history, seq.temperature) == ("transformer", "sequence", 0.1)
+    assert (seq.user_tower, seq.history, seq.temperature, seq.transition_weight) == ("transformer", "sequence", 0.1, 0.2)
     flat = resolve_history(SemGraphConfig(), sequential=False)
-    assert (flat.user_tower, flat.history, flat.temperature) == ("mean", "set", 0.3)
-    mine = resolve_history(SemGraphConfig(user_tower="attention", temperature=0.2), True)
-    assert (mine.user_tower, mine.history, mine.temperature) == ("attention", "sequence", 0.2)
+    assert (flat.user_tower, flat.history, flat.temperature, flat.transition_weight) == ("mean", "set", 0.3, 0.0)
+    mine = resolve_history(SemGraphConfig(user_tower="attention", temperature=0.2, transition_weight=0.0), True)
+    assert (mine.user_tower, mine.history, mine.temperature, mine.transition_weight) == ("attention", "sequence",
+                                                                                      0.2, 0.0)
     with pytest.raises(ConfigError, match="ordered histories"):
         resolve_history(SemGraphConfig(user_tower="transformer"), sequential=False)
     with pytest.raises(ConfigError, match="needs ordered data"):
