@@ -56,12 +56,12 @@ from semrec.models.topk import topk
 SENTENCE_WEIGHT = 10.0
 
 
-def sentence_match(query: torch.Tensor, item_text: torch.Tensor | np.ndarray) -> torch.Tensor:
+def sentence_match(query: torch.Tensor, unit_texts: torch.Tensor | np.ndarray) -> torch.Tensor:
     """``SENTENCE_WEIGHT · cos(query, t_i)`` ``(n_items,)`` of a sentence's text vector
-    ``query`` ``(t,)`` and the items' text vectors ``(n_items, t)`` (zero rows: items
-    without text, which get 0)."""
-    texts = F.normalize(torch.as_tensor(item_text).float(), dim=1)
-    return SENTENCE_WEIGHT * (texts @ F.normalize(query.float(), dim=0))
+    ``query`` ``(t,)`` and the items' unit-length text vectors ``(n_items, t)`` (zero rows:
+    items without text, which get 0). The caller normalises the items once (the service
+    at load); the query here."""
+    return SENTENCE_WEIGHT * (torch.as_tensor(unit_texts) @ F.normalize(query.float(), dim=0))
 
 
 def item_indices(run: Run, items: Sequence[str | int]) -> np.ndarray:
@@ -130,14 +130,15 @@ def _profile_text(run: Run, fields: Mapping[str, str]) -> torch.Tensor:
 def history_vector(
     run: Run,
     items: np.ndarray | Sequence[int] = (),
-    text: str | None = None,
+    text: str | torch.Tensor | None = None,
     user: int | None = None,
     profile: Mapping[str, str] | None = None,
 ) -> torch.Tensor | None:
     """A semgraph user ``(d,)`` from an ordered history through the run's own user
     tower: the known ``user``'s items by time, then ``items`` in the order given, then
-    the sentence ``text`` as the newest entry; ``profile`` fields join as a known user's
-    profile text does. ``None`` when there is nothing to go on."""
+    the sentence ``text`` (or its vector ``(1, t)`` from :func:`encode_query`, when the
+    caller has encoded it already) as the newest entry; ``profile`` fields join as a known
+    user's profile text does. ``None`` when there is nothing to go on."""
     scorer = run.scorer
     model = run.model
     seq = list(last_occurrences(np.concatenate([
@@ -145,7 +146,8 @@ def history_vector(
         np.asarray(items, dtype=np.int64)])))
     item_emb = scorer.item_emb.float().cpu()
     if text is not None:
-        item_emb = torch.cat([item_emb, semgraph_text_vectors(run, encode_query(run, text))])
+        query = text if isinstance(text, torch.Tensor) else encode_query(run, text)
+        item_emb = torch.cat([item_emb, semgraph_text_vectors(run, query)])
         seq.append(scorer.n_items)
     extra = None
     if profile:
@@ -168,7 +170,7 @@ def _sum_at_equal_norm(a: torch.Tensor | None, b: torch.Tensor) -> torch.Tensor:
 def user_vector(
     run: Run,
     items: np.ndarray | Sequence[int] = (),
-    text: str | None = None,
+    text: str | torch.Tensor | None = None,
     user: int | None = None,
     profile: Mapping[str, str] | None = None,
 ) -> torch.Tensor | None:
@@ -178,7 +180,8 @@ def user_vector(
     Args:
         items: internal item indices the user interacted with (for a known ``user``:
             their history plus any new events; items already in the history are fine).
-        text: a sentence describing what the user wants.
+        text: a sentence describing what the user wants (semgraph also takes its vector
+            ``(1, t)`` from :func:`encode_query`).
         user: internal index of a known user whose trained vector is the starting point.
         profile: profile fields rendered by the dataset's user template.
     """
@@ -189,7 +192,7 @@ def user_vector(
         return history_vector(run, items, text, user, profile)
     if profile:
         _profile_text(run, profile)  # says why this run cannot read a profile
-    if text is not None:
+    if isinstance(text, str):
         encode_query(run, text)  # says why this run cannot read text
         raise SemrecError(f"model '{run.model_name}' cannot map text to users; use semgraph or semantic")
     items = np.unique(np.asarray(items, dtype=np.int64))
@@ -223,13 +226,13 @@ def anonymous_scores(
         raise SemrecError("the text is empty: describe what the user likes")
     if not len(items) and text is None and not profile and user is None:
         return popularity(run)
+    if text is not None and isinstance(run.scorer, HistoryScorer):  # encoded once, used twice
+        query = encode_query(run, text)
+        scores = user_vector(run, items, query, user, profile) @ run.scorer.item_emb.float().cpu().T
+        return scores + sentence_match(query[0], F.normalize(run.model.item_text.float().cpu(), dim=1))
     vec = user_vector(run, items, text, user, profile)
     if vec is not None:
-        scores = vec @ run.scorer.item_emb.float().cpu().T
-        if text is not None and isinstance(run.scorer, HistoryScorer):
-            match = sentence_match(encode_query(run, text)[0], run.model.item_text.cpu())
-            scores[: len(match)] += match[: len(scores)]
-        return scores
+        return vec @ run.scorer.item_emb.float().cpu().T
     if profile:
         raise SemrecError(f"model '{run.model_name}' cannot use profile fields; use semgraph")
     history = history_row(len(run.items), items)

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 import torch
+import torch.nn.functional as F
 
 from semrec.artifacts.run import Run, load_run
 from semrec.data.idmap import IdMap
@@ -78,7 +79,7 @@ class Catalogue:
     text_share: np.ndarray | None = None  # (n_items,) semgraph text share per item, computed at load
     top: TopCache | None = None  # the run users' precomputed top items (exact index)
     norms: np.ndarray | None = None  # (n_items,) lengths of the index's item vectors, for /similar
-    #: (n_items, t) the items' language-model vectors, for a sentence's text match (semgraph)
+    #: (n_items, t) the items' language-model vectors, unit length, for a sentence's text match (semgraph)
     text_vectors: np.ndarray | None = None
 
 
@@ -118,7 +119,7 @@ class LiveState:
             norms = np.linalg.norm(index.vectors, axis=1)
         texts = None
         if isinstance(run.scorer, HistoryScorer) and getattr(run.model, "item_text", None) is not None:
-            texts = run.model.item_text.float().cpu().numpy()
+            texts = F.normalize(run.model.item_text.float().cpu(), dim=1).numpy()
         self.cat = Catalogue(IdMap(run.items.ids), dict(run.titles), run, index, norms=norms, text_vectors=texts)
         # Readers may look users up while a writer adds one; a reader that iterates takes
         # :meth:`live_users` (a copy), never this dict itself.
@@ -258,7 +259,8 @@ class LiveState:
             if texts is not None:
                 from semrec.inference.similar import encode_texts
 
-                texts = np.concatenate([texts, encode_texts(self.run, [s.text for _, s in fresh]).numpy()])
+                fresh_texts = F.normalize(encode_texts(self.run, [s.text for _, s in fresh]), dim=1)
+                texts = np.concatenate([texts, fresh_texts.numpy()])
             self.cat = Catalogue(items, titles, self._widen(index), index, share, top, norms, texts)
             # after the catalogue: a row may only name items the catalogue already knows
             for user, e in list(self.users.items()):
@@ -526,11 +528,13 @@ class LiveState:
         if not len(idx) and text is None:
             return self._popular_items(cat, k, allowed)
         if self.vector_model:
-            vec = cs.user_vector(cat.view, idx, text, None)
-            if text is not None and cat.text_vectors is not None:  # the sentence's own text match
+            if text is not None and cat.text_vectors is not None:  # plus the sentence's own text match
+                query = cs.encode_query(self.run, text)
+                vec = cs.user_vector(cat.view, idx, query, None)
                 scores = torch.from_numpy(cat.index.vectors @ vec.float().numpy())
-                scores += cs.sentence_match(cs.encode_query(self.run, text)[0], cat.text_vectors)
+                scores += cs.sentence_match(query[0], torch.from_numpy(cat.text_vectors))
                 return self._top(cat, scores, k, idx, allowed)
+            vec = cs.user_vector(cat.view, idx, text, None)
             return cat.index.search(vec.float().numpy(), k, exclude=idx, allowed=allowed)
         scores = cs.anonymous_scores(self.run, idx[idx < len(self.run.items)], text, None)
         return self._top(cat, scores, k, idx, allowed)
