@@ -129,9 +129,14 @@ async function loadHistory(user) {
   if (!data.items.length) list.append(el("li", { class: "muted" }, "no history: a cold-start user"));
 }
 
+// Answers can arrive out of order (a knob moved twice quickly): only the latest request's is shown.
+let recsRequest = 0;
+
 async function loadRecs(user) {
+  const mine = ++recsRequest;
   $("recs-status").textContent = "loading…";
   const data = await api(`/recommend?user=${encodeURIComponent(user)}&k=${k()}${knobQuery()}`);
+  if (mine !== recsRequest) return;
   const list = $("recs");
   const shown = new Set();
   const rows = data.items.map((it) => {
@@ -155,6 +160,7 @@ async function loadRecs(user) {
     : `updated: ${changed} new item${changed === 1 ? "" : "s"} in the top ${data.items.length}`;
   $("recs-status").textContent = status + knobText();
   const tail = await markTail(list, data.items.map((it) => it.item));
+  if (mine !== recsRequest) return;
   $("recs-status").textContent = `${status} · ${tail} from the long tail${knobText()}`;
 }
 
